@@ -1,0 +1,1 @@
+"""Adapters: the archive, the renderer, the object stores, the scratch space, the telemetry."""

@@ -1,0 +1,92 @@
+"""fits2image in a process pool: rendering is CPU-bound and must never run on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import structlog
+
+from thumbservice.adapters import render_worker
+from thumbservice.domain.errors import RenderFailed
+from thumbservice.domain.requests import ThumbnailRequest
+
+log = structlog.get_logger("thumbservice.renderer")
+
+
+class ProcessPoolRenderer:
+    """ImageRenderer running `render_worker.render` in a pool of `workers` processes.
+
+    The pool is started with the spawn method (a fork of a process running an event loop and
+    open sockets is unsafe). A worker that dies (killed, out of memory) breaks the pool; it is then
+    replaced, and the job that was running answers RenderFailed.
+    """
+
+    def __init__(self, workers: int, *, max_pixels: int, align_colour: bool = True) -> None:
+        self.workers = workers
+        self.max_pixels = max_pixels
+        self.align_colour = align_colour
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=render_worker.warm_up,
+            )
+
+    async def warm(self) -> None:
+        """Start every worker now rather than on the first request."""
+        self.start()
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._pool, render_worker.warm_up) for _ in range(self.workers))
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def render(
+        self, sources: Sequence[Path], request: ThumbnailRequest, workdir: Path
+    ) -> bytes:
+        self.start()
+        assert self._pool is not None
+        job = render_worker.RenderJob(
+            sources=tuple(str(p) for p in sources),
+            workdir=str(workdir),
+            width=request.width,
+            height=request.height,
+            label=request.label,
+            colour=request.colour,
+            median=request.median,
+            percentile=request.percentile,
+            quality=request.quality,
+            max_pixels=self.max_pixels,
+            align=self.align_colour,
+        )
+        pool = self._pool
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                pool, render_worker.render, job
+            )
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise RenderFailed("A render worker died while rendering; retry the request") from None
+        if outcome.aligned is False:
+            log.warning("colour_alignment_fallback", reason=outcome.note)
+        return outcome.data
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        if self._pool is broken:
+            log.error("render_pool_broken", workers=self.workers)
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            self.start()

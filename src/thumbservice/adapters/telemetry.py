@@ -1,0 +1,86 @@
+"""Prometheus metrics: the Telemetry port, plus what the HTTP layer records per request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class PrometheusTelemetry:
+    """One registry per app, so two apps in one process (tests) keep separate counts."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "thumbservice_requests", "HTTP requests answered", ["route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "thumbservice_request_duration_seconds",
+            "Time to answer a request",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache = Counter(
+            "thumbservice_cache_lookups", "Thumbnail cache lookups", ["result"], registry=r
+        )
+        self.renders = Counter("thumbservice_renders", "Renders done", ["kind"], registry=r)
+        self.render_seconds = Histogram(
+            "thumbservice_render_duration_seconds",
+            "Time spent rendering one thumbnail",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.downloaded_bytes = Counter(
+            "thumbservice_downloaded_bytes", "Bytes of FITS downloaded", registry=r
+        )
+        self.joins = Counter(
+            "thumbservice_single_flight_joins",
+            "Requests that shared a render already under way",
+            registry=r,
+        )
+        self.store_failures = Counter(
+            "thumbservice_store_failures", "Object store failures", ["operation"], registry=r
+        )
+        self.in_flight = Gauge("thumbservice_renders_in_flight", "Renders running now", registry=r)
+        self.queue_depth = Gauge(
+            "thumbservice_render_queue_depth",
+            "Admitted jobs waiting (downloading or queued for a worker)",
+            registry=r,
+        )
+
+    def watch(self, rendering: Callable[[], float], waiting: Callable[[], float]) -> None:
+        self.in_flight.set_function(rendering)
+        self.queue_depth.set_function(waiting)
+
+    def cache_lookup(self, hit: bool) -> None:
+        self.cache.labels("hit" if hit else "miss").inc()
+
+    def single_flight_joined(self) -> None:
+        self.joins.inc()
+
+    def downloaded(self, nbytes: int) -> None:
+        self.downloaded_bytes.inc(nbytes)
+
+    def rendered(self, seconds: float, colour: bool) -> None:
+        kind = "colour" if colour else "bw"
+        self.renders.labels(kind).inc()
+        self.render_seconds.labels(kind).observe(seconds)
+
+    def store_failed(self, operation: str) -> None:
+        self.store_failures.labels(operation).inc()
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,107 @@
+"""The ports: what the use case needs from the world, as small Protocols.
+
+Adapters implement them; tests implement them with hand-written fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+from thumbservice.domain.frames import Frame
+from thumbservice.domain.requests import ThumbnailRequest
+
+
+class ArchiveGateway(Protocol):
+    """Reads frames from the science archive, always on behalf of one caller.
+
+    `authorization` is the caller's Authorization header, forwarded unchanged (None: anonymous).
+    Errors are raised as domain errors (FrameNotFound, ArchiveRefused, ArchiveUnavailable, ...).
+    """
+
+    async def get_frame(self, frame_id: int, authorization: str | None) -> Mapping[str, Any]: ...
+
+    async def find_by_basename(
+        self, basename: str, authorization: str | None
+    ) -> list[Mapping[str, Any]]: ...
+
+    async def list_request_frames(
+        self, request_id: int, reduction_level: int, authorization: str | None
+    ) -> list[Mapping[str, Any]]: ...
+
+    async def download(self, frame: Frame, destination: Path) -> int:
+        """Stream the frame's file to `destination`; return the number of bytes written."""
+        ...
+
+    async def check(self) -> None:
+        """Raise if the archive cannot be reached (readiness)."""
+        ...
+
+
+class ImageRenderer(Protocol):
+    """Turns FITS files into a JPEG, off the event loop."""
+
+    async def render(
+        self, sources: Sequence[Path], request: ThumbnailRequest, workdir: Path
+    ) -> bytes:
+        """One source for black-and-white, three (red, visual, blue) for colour."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """Where rendered thumbnails are kept and from where callers fetch them."""
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    async def url_for(self, key: str, expires_in: int) -> str:
+        """A URL that serves the object, without credentials, until it expires."""
+        ...
+
+    async def check(self) -> None:
+        """Raise if the store cannot be reached (readiness)."""
+        ...
+
+
+class Workspace(Protocol):
+    """Scratch space for downloads and renders, removed whatever happens."""
+
+    def directory(self) -> AbstractAsyncContextManager[Path]: ...
+
+
+class Telemetry(Protocol):
+    """What the use case reports as it works (counters and timings)."""
+
+    def cache_lookup(self, hit: bool) -> None: ...
+
+    def single_flight_joined(self) -> None: ...
+
+    def downloaded(self, nbytes: int) -> None: ...
+
+    def rendered(self, seconds: float, colour: bool) -> None: ...
+
+    def store_failed(self, operation: str) -> None: ...
+
+
+class NullTelemetry:
+    """Telemetry that records nothing."""
+
+    def cache_lookup(self, hit: bool) -> None:
+        pass
+
+    def single_flight_joined(self) -> None:
+        pass
+
+    def downloaded(self, nbytes: int) -> None:
+        pass
+
+    def rendered(self, seconds: float, colour: bool) -> None:
+        pass
+
+    def store_failed(self, operation: str) -> None:
+        pass

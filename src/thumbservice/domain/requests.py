@@ -1,0 +1,168 @@
+"""The thumbnail request: parsed and validated from a query, normalised into a cache key."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from thumbservice.domain.errors import InvalidParameter
+
+# Bump when a change to rendering makes earlier thumbnails stale: it is part of every key.
+RENDER_VERSION = 1
+
+DEFAULT_SIZE = 200
+DEFAULT_QUALITY = 80
+DEFAULT_PERCENTILE = 99.5
+DEFAULT_MAX_SIZE = 5000
+MAX_LABEL_LENGTH = 256
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_BASENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
+_TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "off", "0", ""})
+_FITS_SUFFIXES = (".fits.fz", ".fits")
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """How the caller named the frame: the archive id, or the basename."""
+
+    frame_id: int | None = None
+    basename: str | None = None
+
+    @classmethod
+    def parse(cls, segment: str) -> FrameRef:
+        text = segment.strip()
+        if text.isdigit() and text.isascii():
+            value = int(text)
+            if value <= 0 or value >= 2**63:
+                raise InvalidParameter(f"Frame id {text} is out of range")
+            return cls(frame_id=value)
+        for suffix in _FITS_SUFFIXES:
+            # A filename names the same frame as its basename.
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text[: -len(suffix)]
+                break
+        if not _BASENAME.fullmatch(text):
+            raise InvalidParameter(
+                "A frame is named by its numeric id or its basename "
+                "(letters, digits, '.', '_', '+' and '-')"
+            )
+        return cls(basename=text)
+
+    def __str__(self) -> str:
+        return str(self.frame_id) if self.frame_id is not None else str(self.basename)
+
+
+@dataclass(frozen=True)
+class ThumbnailRequest:
+    """What the caller asked for, validated. `image` only changes the answer, not the thumbnail."""
+
+    frame: FrameRef
+    width: int = DEFAULT_SIZE
+    height: int = DEFAULT_SIZE
+    label: str = ""
+    colour: bool = False
+    median: bool = False
+    percentile: float = DEFAULT_PERCENTILE
+    quality: int = DEFAULT_QUALITY
+    image: bool = False
+
+    @classmethod
+    def from_query(
+        cls, segment: str, query: Mapping[str, str], *, max_size: int = DEFAULT_MAX_SIZE
+    ) -> ThumbnailRequest:
+        """Parse the path segment and query; raise InvalidParameter naming what is wrong."""
+        return cls(
+            frame=FrameRef.parse(segment),
+            width=_size(query, "width", max_size),
+            height=_size(query, "height", max_size),
+            label=_label(query.get("label")),
+            colour=_boolean(query, "color"),
+            median=_boolean(query, "median"),
+            percentile=_percentile(query.get("percentile")),
+            quality=_integer(query, "quality", DEFAULT_QUALITY, 1, 100),
+            image=_boolean(query, "image"),
+        )
+
+    def rendering_parameters(self) -> dict[str, object]:
+        """Everything that changes the pixels, in a canonical form."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "label": self.label,
+            "color": self.colour,
+            "median": self.median,
+            # percentile only matters with median; normalise so equal requests share a key
+            "percentile": repr(self.percentile) if self.median else None,
+            "quality": self.quality,
+        }
+
+
+def cache_key(frame_ids: tuple[int, ...], request: ThumbnailRequest) -> str:
+    """A deterministic object key: the frame id, then a hash of every rendering input.
+
+    For a colour composite the ids of all three source frames enter the hash, so a request whose
+    frames change gets a new thumbnail rather than a stale one.
+    """
+    if not frame_ids:
+        raise ValueError("a cache key needs at least one frame id")
+    params = request.rendering_parameters()
+    canonical = "&".join(f"{k}={params[k]}" for k in sorted(params))
+    canonical += f"&frames={','.join(map(str, frame_ids))}&v={RENDER_VERSION}"
+    digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    return f"{frame_ids[0]}.{digest}.jpg"
+
+
+def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    text = raw.strip()
+    if not (_DIGITS.fullmatch(text) and text.isascii()):
+        raise InvalidParameter(f"{name} must be a whole number written in digits, got {raw!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise InvalidParameter(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _size(query: Mapping[str, str], name: str, max_size: int) -> int:
+    return _integer(query, name, DEFAULT_SIZE, 1, max_size)
+
+
+def _boolean(query: Mapping[str, str], name: str) -> bool:
+    raw = query.get(name)
+    if raw is None:
+        return False
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InvalidParameter(f"{name} must be true or false, got {raw!r}")
+
+
+def _percentile(raw: str | None) -> float:
+    if raw is None or raw == "":
+        return DEFAULT_PERCENTILE
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise InvalidParameter(f"percentile must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or not 0 < value <= 100:
+        raise InvalidParameter(f"percentile must be in (0, 100], got {raw!r}")
+    return value
+
+
+def _label(raw: str | None) -> str:
+    if raw is None:
+        return ""
+    # Control characters draw as boxes and can break log lines; drop them.
+    text = "".join(ch for ch in raw if ch.isprintable())
+    if len(text) > MAX_LABEL_LENGTH:
+        raise InvalidParameter(f"label must be at most {MAX_LABEL_LENGTH} characters")
+    return text

@@ -1,0 +1,199 @@
+"""The use case: a thumbnail for a caller, from the archive through the renderer to the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from thumbservice.domain.concurrency import RenderAdmission, SingleFlight
+from thumbservice.domain.errors import DeadlineExceeded, FrameNotFound, StoreUnavailable
+from thumbservice.domain.frames import COLOUR_REDUCTION_LEVEL, Frame, FrameRules, frame_ids
+from thumbservice.domain.ports import (
+    ArchiveGateway,
+    ImageRenderer,
+    NullTelemetry,
+    ObjectStore,
+    Telemetry,
+    Workspace,
+)
+from thumbservice.domain.requests import FrameRef, ThumbnailRequest, cache_key
+
+CONTENT_TYPE = "image/jpeg"
+ONE_WEEK = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """The answer: a URL to the stored object, or the image itself."""
+
+    key: str
+    propid: str | None
+    cache_hit: bool
+    url: str | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    data: bytes
+    stored: bool
+
+
+class ThumbnailService:
+    def __init__(
+        self,
+        archive: ArchiveGateway,
+        renderer: ImageRenderer,
+        store: ObjectStore,
+        workspace: Workspace,
+        rules: FrameRules,
+        admission: RenderAdmission,
+        *,
+        telemetry: Telemetry | None = None,
+        url_expiry: int = ONE_WEEK,
+        deadline: float | None = None,
+    ) -> None:
+        self.archive = archive
+        self.renderer = renderer
+        self.store = store
+        self.workspace = workspace
+        self.rules = rules
+        self.admission = admission
+        self.telemetry = telemetry or NullTelemetry()
+        self.url_expiry = url_expiry
+        self.deadline = deadline
+        self.flights: SingleFlight[_Rendered] = SingleFlight()
+
+    async def thumbnail(self, request: ThumbnailRequest, authorization: str | None) -> Thumbnail:
+        """The story of one request; the archive lookup is the permission check, every time."""
+        try:
+            async with asyncio.timeout(self.deadline):
+                return await self._thumbnail(request, authorization)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"The thumbnail took longer than the {self.deadline:g} s deadline"
+            ) from None
+
+    async def _thumbnail(self, request: ThumbnailRequest, authorization: str | None) -> Thumbnail:
+        frame = await self.find_frame(request.frame, authorization)
+        self.rules.check(frame, colour=request.colour)
+        sources = await self._sources(frame, request, authorization)
+        key = cache_key(frame_ids(sources), request)
+
+        if request.image:
+            data = await self._stored_image(key)
+            self.telemetry.cache_lookup(hit=data is not None)
+            if data is None:
+                data = (await self._render_once(key, sources, request)).data
+                return Thumbnail(key, frame.proposal_id, cache_hit=False, data=data)
+            return Thumbnail(key, frame.proposal_id, cache_hit=True, data=data)
+
+        hit = await self._exists(key)
+        self.telemetry.cache_lookup(hit=hit)
+        if not hit:
+            rendered = await self._render_once(key, sources, request)
+            if not rendered.stored:
+                raise StoreUnavailable(
+                    "The thumbnail was rendered but could not be stored; retry later "
+                    "or ask for image=true"
+                )
+        url = await self._url(key)
+        return Thumbnail(key, frame.proposal_id, cache_hit=hit, url=url)
+
+    async def find_frame(self, ref: FrameRef, authorization: str | None) -> Frame:
+        if ref.frame_id is not None:
+            return Frame.from_record(await self.archive.get_frame(ref.frame_id, authorization))
+        assert ref.basename is not None
+        found = await self.archive.find_by_basename(ref.basename, authorization)
+        if len(found) != 1:
+            raise FrameNotFound(
+                f"Frame {ref.basename} not found"
+                if not found
+                else f"Basename {ref.basename} matches {len(found)} frames"
+            )
+        return Frame.from_record(found[0])
+
+    async def _sources(
+        self, frame: Frame, request: ThumbnailRequest, authorization: str | None
+    ) -> tuple[Frame, ...]:
+        if not request.colour:
+            return (frame,)
+        assert frame.request_id is not None
+        records: list[Mapping[str, Any]] = await self.archive.list_request_frames(
+            frame.request_id, COLOUR_REDUCTION_LEVEL, authorization
+        )
+        return self.rules.pick_colour_frames(Frame.from_record(r) for r in records)
+
+    async def _render_once(
+        self, key: str, sources: Sequence[Frame], request: ThumbnailRequest
+    ) -> _Rendered:
+        return await self.flights.run(
+            key,
+            lambda: self._render_and_store(key, sources, request),
+            on_join=self.telemetry.single_flight_joined,
+        )
+
+    async def _render_and_store(
+        self, key: str, sources: Sequence[Frame], request: ThumbnailRequest
+    ) -> _Rendered:
+        async with self.admission.admit(), self.workspace.directory() as workdir:
+            paths = await self._download_all(sources, workdir)
+            async with self.admission.render_slot():
+                started = time.perf_counter()
+                data = await self.renderer.render(paths, request, workdir)
+                self.telemetry.rendered(time.perf_counter() - started, request.colour)
+        try:
+            await self.store.put(key, data, CONTENT_TYPE)
+        except StoreUnavailable:
+            self.telemetry.store_failed("put")
+            return _Rendered(data, stored=False)
+        return _Rendered(data, stored=True)
+
+    async def _download_all(self, frames: Sequence[Frame], workdir: Path) -> list[Path]:
+        paths = [workdir / f"frame-{i}{_suffix(f)}" for i, f in enumerate(frames)]
+        tasks = [
+            asyncio.ensure_future(self.archive.download(frame, path))
+            for frame, path in zip(frames, paths, strict=True)
+        ]
+        try:
+            sizes = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for size in sizes:
+            self.telemetry.downloaded(size)
+        return paths
+
+    async def _stored_image(self, key: str) -> bytes | None:
+        try:
+            return await self.store.get(key)
+        except StoreUnavailable:
+            # The image can still be rendered and answered without the store.
+            self.telemetry.store_failed("get")
+            return None
+
+    async def _exists(self, key: str) -> bool:
+        try:
+            return await self.store.exists(key)
+        except StoreUnavailable:
+            self.telemetry.store_failed("exists")
+            raise
+
+    async def _url(self, key: str) -> str:
+        try:
+            return await self.store.url_for(key, self.url_expiry)
+        except StoreUnavailable:
+            self.telemetry.store_failed("url")
+            raise
+
+
+def _suffix(frame: Frame) -> str:
+    # Never trust the archive's filename as a path: only its extension is used.
+    name = frame.filename or ""
+    return ".fits.fz" if name.endswith(".fits.fz") else ".fits"

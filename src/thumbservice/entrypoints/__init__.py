@@ -1,0 +1,1 @@
+"""Entrypoints: configuration, the composition root and the aiohttp application."""

@@ -1,0 +1,106 @@
+"""HTTP handlers: translate a request into a service call and the answer back. Nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+
+from aiohttp import web
+from dependency_injector.wiring import Provide, inject
+
+from thumbservice.adapters.local_store import LocalFileStore
+from thumbservice.adapters.telemetry import PrometheusTelemetry
+from thumbservice.domain.requests import ThumbnailRequest
+from thumbservice.domain.service import Thumbnail, ThumbnailService
+from thumbservice.entrypoints import pages
+from thumbservice.entrypoints.config import Settings
+from thumbservice.entrypoints.readiness import Readiness
+
+IMAGE_CACHE_CONTROL = "private, max-age=86400"
+
+
+@inject
+async def thumbnail(
+    request: web.Request,
+    service: ThumbnailService = Provide["service"],
+    settings: Settings = Provide["settings"],
+) -> web.StreamResponse:
+    wanted = ThumbnailRequest.from_query(
+        request.match_info["frame"], request.query, max_size=settings.max_thumbnail_size
+    )
+    result = await service.thumbnail(wanted, request.headers.get("Authorization"))
+    request["cache"] = "hit" if result.cache_hit else "miss"
+    if wanted.image:
+        return _image(request, result)
+    return web.json_response({"url": result.url, "propid": result.propid})
+
+
+def _image(request: web.Request, result: Thumbnail) -> web.Response:
+    assert result.data is not None
+    etag = hashlib.blake2b(result.data, digest_size=16).hexdigest()
+    headers = {"Cache-Control": IMAGE_CACHE_CONTROL, "Vary": "Authorization"}
+    if etag in _etags(request.headers.get("If-None-Match", "")):
+        response = web.Response(status=304, headers=headers)
+        response.etag = etag
+        return response
+    response = web.Response(body=result.data, content_type="image/jpeg", headers=headers)
+    response.etag = etag
+    return response
+
+
+def _etags(header: str) -> set[str]:
+    return {part.strip().removeprefix("W/").strip('"') for part in header.split(",") if part}
+
+
+@inject
+async def stored_thumbnail(
+    request: web.Request, store: object = Provide["store"]
+) -> web.StreamResponse:
+    """Serve an object of the local filesystem store to the holder of a signed URL."""
+    key = request.match_info["key"]
+    if not isinstance(store, LocalFileStore):
+        raise web.HTTPNotFound(reason="Thumbnails are served by the object store")
+    if not store.verify(key, request.query.get("expires", ""), request.query.get("signature", "")):
+        raise web.HTTPForbidden(reason="This thumbnail URL is invalid or has expired")
+    data = await store.get(key)
+    if data is None:
+        raise web.HTTPNotFound(reason="No such thumbnail")
+    return web.Response(
+        body=data,
+        content_type="image/jpeg",
+        headers={"Cache-Control": IMAGE_CACHE_CONTROL},
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@inject
+async def readyz(request: web.Request, readiness: Readiness = Provide["readiness"]) -> web.Response:
+    report = await readiness.report()
+    return web.json_response(report.as_json(), status=200 if report.ready else 503)
+
+
+@inject
+async def metrics(
+    request: web.Request, telemetry: PrometheusTelemetry = Provide["telemetry"]
+) -> web.Response:
+    response = web.Response(body=telemetry.exposition())
+    response.headers["Content-Type"] = telemetry.content_type
+    return response
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=pages.INDEX_HTML, content_type="text/html")
+
+
+async def robots(request: web.Request) -> web.Response:
+    return web.Response(text=pages.ROBOTS_TXT, content_type="text/plain")
+
+
+async def favicon(request: web.Request) -> web.Response:
+    return web.Response(
+        body=pages.favicon(),
+        content_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=604800"},
+    )

@@ -1,0 +1,150 @@
+"""Middlewares: request id and the request log line, CORS, and errors turned into JSON."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from thumbservice.adapters.telemetry import PrometheusTelemetry
+from thumbservice.domain import errors
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = structlog.get_logger("thumbservice.http")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "ETag, X-Request-ID, Retry-After, Content-Length",
+}
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Max-Age": "86400",
+}
+DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID, If-None-Match"
+
+STATUS: list[tuple[type[errors.ThumbnailError], int]] = [
+    (errors.InvalidParameter, 400),
+    (errors.FrameNotEligible, 400),
+    (errors.FrameNotFound, 404),
+    (errors.ArchiveUnavailable, 502),
+    (errors.ArchiveTimeout, 504),
+    (errors.FrameTooLarge, 422),
+    (errors.UnreadableFrame, 422),
+    (errors.RenderFailed, 503),
+    (errors.Overloaded, 503),
+    (errors.StoreUnavailable, 503),
+    (errors.DeadlineExceeded, 504),
+]
+
+
+def status_of(error: errors.ThumbnailError) -> int:
+    if isinstance(error, errors.ArchiveRefused):
+        return error.status
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def make_observe(telemetry: PrometheusTelemetry) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Give the request an id, log one line for it and count it."""
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        finally:
+            duration = time.perf_counter() - started
+            route = _route_name(request)
+            telemetry.observe_request(route, status, duration)
+            log.info(
+                "request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                duration_ms=round(duration * 1000, 2),
+                cache=request.get("cache", "-"),
+                route=route,
+            )
+
+    return observe
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Open to every origin: browser apps send Authorization, so every call is preflighted."""
+    if request.method == "OPTIONS":
+        allowed = request.headers.get("Access-Control-Request-Headers") or DEFAULT_ALLOWED_HEADERS
+        return web.Response(
+            status=204,
+            headers={**CORS_HEADERS, **PREFLIGHT_HEADERS, "Access-Control-Allow-Headers": allowed},
+        )
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(CORS_HEADERS)
+        raise
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON with a `message`; nothing escapes as a traceback."""
+    try:
+        return await handler(request)
+    except errors.ThumbnailError as err:
+        status = status_of(err)
+        body: dict[str, object] = {"message": err.message}
+        headers: dict[str, str] = {}
+        if isinstance(err, errors.ArchiveRefused) and err.detail is not None:
+            body["response"] = err.detail
+        if isinstance(err, errors.Overloaded):
+            headers["Retry-After"] = str(err.retry_after)
+        elif status == 503:
+            headers["Retry-After"] = "5"
+        log.warning("request_failed", status=status, error=type(err).__name__, message=err.message)
+        return web.json_response(body, status=status, headers=headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason
+        if exc.status == 404:
+            message = "Not found: frames are at /<frame_id>/ or /<basename>/ (see /)"
+        elif exc.status == 405:
+            message = f"Method {request.method} is not allowed here"
+        return web.json_response(
+            {"message": message}, status=exc.status, headers=_passable(exc.headers)
+        )
+    except Exception:
+        log.exception("unhandled_error")
+        return web.json_response(
+            {"message": "Internal error; the request id identifies it in the logs"}, status=500
+        )
+
+
+def _passable(headers: object) -> dict[str, str]:
+    keep = ("Allow", "Retry-After")
+    return {k: v for k, v in dict(headers).items() if k in keep}  # type: ignore[call-overload]
+
+
+def _route_name(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    return resource.canonical if resource is not None else "unmatched"

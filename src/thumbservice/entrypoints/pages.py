@@ -1,0 +1,55 @@
+"""The few fixed answers: the API page, robots.txt and the favicon."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+from PIL import Image, ImageDraw
+
+ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
+
+INDEX_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>thumbservice</title>
+<style>body{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}
+code{background:#eee;padding:0 .2em}</style></head><body>
+<h1>thumbservice</h1>
+<p>Thumbnails of FITS frames held in an OCS Science Archive.</p>
+<h2>Endpoints</h2>
+<ul>
+<li><code>GET /&lt;frame_id&gt;/</code> &mdash; by the archive's frame id (faster)</li>
+<li><code>GET /&lt;basename&gt;/</code> &mdash; by the frame's basename
+(the file name without extension)</li>
+</ul>
+<h2>Query parameters</h2>
+<ul>
+<li><code>width</code>, <code>height</code> &mdash; the box the thumbnail fits in, in pixels
+(default 200; the aspect ratio is kept)</li>
+<li><code>label</code> &mdash; white text in the lower left corner</li>
+<li><code>color=true</code> &mdash; a colour composite of the request's red, visual and blue
+frames</li>
+<li><code>median=true</code>, <code>percentile</code> (default 99.5) &mdash; median-subtracted
+stretch</li>
+<li><code>quality</code> &mdash; JPEG quality, 1-100 (default 80)</li>
+<li><code>image=true</code> &mdash; answer with the JPEG itself instead of JSON</li>
+</ul>
+<p>Without <code>image</code> the answer is JSON <code>{"url": ..., "propid": ...}</code>; the URL
+is good for one week. Send your archive token as <code>Authorization: Token ...</code> for
+proprietary data.</p>
+<p>Example: <code>/3863274/?width=500&amp;height=500&amp;label=So%20many%20stars</code></p>
+<p>Operations: <code>/healthz</code>, <code>/readyz</code>, <code>/metrics</code>.</p>
+</body></html>
+"""
+
+
+@lru_cache(maxsize=1)
+def favicon() -> bytes:
+    """A small star on a night sky, drawn once."""
+    image = Image.new("RGB", (32, 32), (10, 14, 40))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((12, 12, 20, 20), fill=(255, 244, 214))
+    draw.line((16, 6, 16, 26), fill=(200, 200, 255))
+    draw.line((6, 16, 26, 16), fill=(200, 200, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, format="ICO", sizes=[(32, 32), (16, 16)])
+    return buffer.getvalue()

@@ -1,0 +1,68 @@
+"""Readiness: are the archive and the store reachable? Cheap, and cached for a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from thumbservice.domain.ports import ArchiveGateway, ObjectStore
+
+CHECK_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class ReadinessReport:
+    archive: str
+    store: str
+
+    @property
+    def ready(self) -> bool:
+        return self.archive == "ok" and self.store == "ok"
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "status": "ready" if self.ready else "not ready",
+            "archive": self.archive,
+            "store": self.store,
+        }
+
+
+class Readiness:
+    def __init__(
+        self,
+        archive: ArchiveGateway,
+        store: ObjectStore,
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.archive = archive
+        self.store = store
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._last: tuple[float, ReadinessReport] | None = None
+        self._lock = asyncio.Lock()
+
+    async def report(self) -> ReadinessReport:
+        async with self._lock:
+            now = self.clock()
+            if self._last is not None and now - self._last[0] < self.cache_seconds:
+                return self._last[1]
+            archive, store = await asyncio.gather(
+                _probe(self.archive.check), _probe(self.store.check)
+            )
+            report = ReadinessReport(archive, store)
+            self._last = (self.clock(), report)
+            return report
+
+
+async def _probe(check: Callable[[], Awaitable[None]]) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await check()
+    except TimeoutError:
+        return f"no answer within {CHECK_TIMEOUT:g} s"
+    except Exception as err:  # any failure means not ready; the message says which
+        return str(err) or type(err).__name__
+    return "ok"

@@ -1,0 +1,115 @@
+"""Bad input and failing dependencies: always a JSON error with a message, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.support.archive_server import ArchiveStub, Fault
+
+
+async def error(client: TestClient, path: str, **kw: object) -> tuple[int, dict]:
+    response = await client.get(path, **kw)  # type: ignore[arg-type]
+    assert response.headers["Content-Type"].startswith("application/json")
+    return response.status, await response.json()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "width=abc",
+        "width=1e3",
+        "width=2.5",
+        "width=-5",
+        "width=0",
+        "height=5001",
+        "quality=0",
+        "quality=101",
+        "percentile=0",
+        "percentile=100.5",
+        "percentile=nan",
+        "color=perhaps",
+        "image=sure",
+        "median=2",
+    ],
+)
+async def test_bad_parameters_are_400(client: TestClient, archive: ArchiveStub, query: str) -> None:
+    status, body = await error(client, f"/101/?{query}")
+    assert status == 400
+    assert body["message"]
+    assert archive.lookups == []  # refused before asking the archive
+
+
+async def test_unknown_frame_is_404(client: TestClient) -> None:
+    assert (await error(client, "/999999/"))[0] == 404
+    assert (await error(client, "/no-such-frame-e91/"))[0] == 404
+
+
+async def test_bad_frame_name_is_400(client: TestClient) -> None:
+    assert (await error(client, "/bad%20name/"))[0] == 400
+
+
+async def test_unknown_path_is_a_json_404(client: TestClient) -> None:
+    status, body = await error(client, "/a/b/c")
+    assert status == 404
+    assert "frame" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        (Fault(status=500), 502),
+        (Fault(status=503), 502),
+        (Fault(status=403), 403),
+        (Fault(status=429), 429),
+        (Fault(reset=True), 502),
+        (Fault(delay=3.0), 504),
+    ],
+)
+async def test_archive_failures_map_to_clear_statuses(
+    client: TestClient, archive: ArchiveStub, fault: Fault, status: int
+) -> None:
+    archive.fault = fault
+    got, body = await error(client, "/101/")
+    assert got == status
+    assert body["message"]
+
+
+async def test_archive_down_is_502(make_client, archive: ArchiveStub) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(archive_api_url="http://127.0.0.1:9/")
+    status, body = await error(client, "/101/")
+    assert status == 502
+    assert "cannot be reached" in body["message"]
+
+
+async def test_corrupt_fits_is_422(client: TestClient) -> None:
+    status, body = await error(client, "/105/")
+    assert status == 422
+    assert "FITS" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"), [(Fault(status=500), 502), (Fault(truncate=True), 502)]
+)
+async def test_download_failures(
+    client: TestClient, archive: ArchiveStub, fault: Fault, status: int
+) -> None:
+    archive.file_fault = fault
+    got, body = await error(client, "/101/")
+    assert got == status
+    assert "101" in body["message"] or "ogg1m001" in body["message"]
+
+
+async def test_rules_refuse_with_400(client: TestClient) -> None:
+    status, body = await error(client, "/106/")
+    assert status == 400
+    assert ".fits" in body["message"]
+    status, body = await error(client, "/104/?color=true")
+    assert status == 400
+    assert "color" in body["message"]
+
+
+async def test_method_not_allowed_is_json(client: TestClient) -> None:
+    response = await client.post("/101/")
+    assert response.status == 405
+    assert (await response.json())["message"]

@@ -1,0 +1,111 @@
+"""The fits2image renderer in its process pool, on real generated FITS files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.imaging import decode
+from thumbservice.adapters.renderer import ProcessPoolRenderer
+from thumbservice.adapters.samples import FrameSpec, write_frame
+from thumbservice.domain.errors import FrameTooLarge, RenderFailed, UnreadableFrame
+from thumbservice.domain.requests import ThumbnailRequest
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("render-frames")
+    specs = {
+        "bw": FrameSpec("bw-e91", width=600, height=400),
+        "red": FrameSpec("r-e91", width=256, height=256, filter="rp", field_seed=3),
+        "visual": FrameSpec(
+            "v-e91", width=256, height=256, filter="V", field_seed=3, offset=(4, 2)
+        ),
+        "blue": FrameSpec("b-e91", width=256, height=256, filter="B", field_seed=3, offset=(-3, 1)),
+    }
+    paths = {name: write_frame(spec, directory) for name, spec in specs.items()}
+    corrupt = directory / "corrupt.fits.fz"
+    corrupt.write_bytes(b"not a fits file at all" * 50)
+    paths["corrupt"] = corrupt
+    return paths
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Iterator[ProcessPoolRenderer]:
+    renderer = ProcessPoolRenderer(1, max_pixels=1_000_000)
+    renderer.start()
+    yield renderer
+    renderer.close()
+
+
+def request(**query: str) -> ThumbnailRequest:
+    return ThumbnailRequest.from_query("1", query)
+
+
+async def test_renders_a_jpeg_that_fits_the_box(
+    renderer: ProcessPoolRenderer, frames: dict[str, Path], tmp_path: Path
+) -> None:
+    data = await renderer.render([frames["bw"]], request(width="300", height="300"), tmp_path)
+    image = decode(data)
+    assert image.size == (300, 200)
+    pixels = np.asarray(image.convert("L"))
+    assert pixels.max() > 200  # stars
+    assert np.median(pixels) < 120  # dark sky
+
+
+async def test_colour_composite_with_a_white_label(
+    renderer: ProcessPoolRenderer, frames: dict[str, Path], tmp_path: Path
+) -> None:
+    sources = [frames["red"], frames["visual"], frames["blue"]]
+    data = await renderer.render(sources, request(color="true", label="WWWW"), tmp_path)
+    image = decode(data).convert("RGB")
+    assert image.size == (200, 200)
+    corner = np.asarray(image.crop((0, 176, 60, 200)), dtype=np.int16)
+    bright = corner[corner.sum(axis=2) > 600]
+    assert len(bright) > 20, "no label drawn"
+    # white, not red: every channel of the label's pixels is bright
+    assert bright.min(axis=0).min() > 150
+
+
+async def test_too_many_pixels_is_refused_from_the_header(
+    renderer: ProcessPoolRenderer, frames: dict[str, Path], tmp_path: Path
+) -> None:
+    small = ProcessPoolRenderer(1, max_pixels=100_000)
+    try:
+        with pytest.raises(FrameTooLarge, match="600x400"):
+            await small.render([frames["bw"]], request(), tmp_path)
+    finally:
+        small.close()
+
+
+async def test_corrupt_file_is_unreadable(
+    renderer: ProcessPoolRenderer, frames: dict[str, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(UnreadableFrame):
+        await renderer.render([frames["corrupt"]], request(), tmp_path)
+
+
+async def test_a_dead_worker_fails_the_job_and_the_pool_recovers(
+    frames: dict[str, Path], tmp_path: Path
+) -> None:
+    renderer = ProcessPoolRenderer(1, max_pixels=10_000_000)
+    try:
+        await renderer.warm()
+        pool = renderer._pool
+        assert pool is not None
+        job = asyncio.ensure_future(renderer.render([frames["bw"]], request(), tmp_path))
+        await asyncio.sleep(0.05)
+        for pid in list(pool._processes):  # the worker dies mid-render, as under the OOM killer
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(RenderFailed):
+            await job
+        data = await renderer.render([frames["bw"]], request(width="50"), tmp_path)
+        assert decode(data).size == (50, 33)
+    finally:
+        renderer.close()

@@ -1,0 +1,72 @@
+"""The S3 adapter against moto's server mode, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, dead_endpoint
+from thumbservice.adapters.s3_store import S3Store, open_s3_client
+from thumbservice.domain.errors import StoreUnavailable
+
+KEY = "11245132.0123456789abcdef0123456789abcdef.jpg"
+
+
+@pytest.fixture
+async def client(s3_endpoint: str) -> AsyncIterator[Any]:
+    async with open_s3_client(
+        region=REGION, access_key=ACCESS_KEY, secret_key=SECRET_KEY, endpoint_url=s3_endpoint
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def store(client: Any, bucket_name: str) -> S3Store:
+    await client.create_bucket(Bucket=bucket_name)
+    return S3Store(client, bucket_name)
+
+
+async def test_put_exists_get(store: S3Store) -> None:
+    assert not await store.exists(KEY)
+    assert await store.get(KEY) is None
+    await store.put(KEY, b"\xff\xd8jpeg bytes", "image/jpeg")
+    assert await store.exists(KEY)
+    assert await store.get(KEY) == b"\xff\xd8jpeg bytes"
+
+
+async def test_presigned_url_serves_the_object_without_credentials(store: S3Store) -> None:
+    await store.put(KEY, b"\xff\xd8jpeg bytes", "image/jpeg")
+    url = await store.url_for(KEY, 604800)
+    assert "X-Amz-Expires=604800" in url
+    assert "X-Amz-Signature=" in url
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/jpeg"
+        assert await response.read() == b"\xff\xd8jpeg bytes"
+
+
+async def test_check_reports_a_missing_bucket(client: Any) -> None:
+    with pytest.raises(StoreUnavailable, match="no-such-bucket"):
+        await S3Store(client, "no-such-bucket").check()
+
+
+async def test_unreachable_endpoint_is_store_unavailable() -> None:
+    async with open_s3_client(
+        region=REGION,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        endpoint_url=dead_endpoint(),
+        connect_timeout=0.5,
+    ) as client:
+        store = S3Store(client, "bucket")
+        with pytest.raises(StoreUnavailable):
+            await store.exists(KEY)
+        with pytest.raises(StoreUnavailable):
+            await store.put(KEY, b"x", "image/jpeg")
+        with pytest.raises(StoreUnavailable):
+            await store.get(KEY)
+        with pytest.raises(StoreUnavailable):
+            await store.check()

@@ -1,0 +1,175 @@
+"""Hand-written fakes of the ports: in memory, no I/O, with counters to assert on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from thumbservice.domain.errors import FrameNotFound, StoreUnavailable
+from thumbservice.domain.frames import Frame
+from thumbservice.domain.requests import ThumbnailRequest
+
+
+def record(frame_id: int = 11245132, **overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": frame_id,
+        "basename": f"ogg0m404-kb82-20190321-{frame_id % 10000:04d}-e91",
+        "filename": f"ogg0m404-kb82-20190321-{frame_id % 10000:04d}-e91.fits.fz",
+        "url": f"https://files.example/{frame_id}.fits.fz?X-Amz-Signature=abc",
+        "proposal_id": "LCOEPO2018B-002",
+        "request_id": 1756835,
+        "configuration_type": "EXPOSE",
+        "primary_optical_element": "rp",
+        "reduction_level": 91,
+        "public_date": "2020-03-21T10:11:12.345000Z",
+    }
+    base.update(overrides)
+    return base
+
+
+class FakeArchive:
+    def __init__(self, records: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.records = {r["id"]: dict(r) for r in records}
+        self.private: dict[int, str] = {}  # frame id -> the only Authorization that sees it
+        self.calls: list[tuple[str, object, str | None]] = []
+        self.downloads: Counter[int] = Counter()
+        self.download_delay = 0.0
+        self.fail_with: Exception | None = None
+
+    def add(self, rec: Mapping[str, Any], *, owner: str | None = None) -> None:
+        self.records[rec["id"]] = dict(rec)
+        if owner is not None:
+            self.private[rec["id"]] = owner
+
+    def _visible(self, frame_id: int, authorization: str | None) -> bool:
+        owner = self.private.get(frame_id)
+        return owner is None or owner == authorization
+
+    async def get_frame(self, frame_id: int, authorization: str | None) -> Mapping[str, Any]:
+        self.calls.append(("get_frame", frame_id, authorization))
+        if self.fail_with is not None:
+            raise self.fail_with
+        if frame_id not in self.records or not self._visible(frame_id, authorization):
+            raise FrameNotFound(f"Frame {frame_id} not found")
+        return self.records[frame_id]
+
+    async def find_by_basename(
+        self, basename: str, authorization: str | None
+    ) -> list[Mapping[str, Any]]:
+        self.calls.append(("find_by_basename", basename, authorization))
+        return [
+            r
+            for i, r in self.records.items()
+            if r.get("basename") == basename and self._visible(i, authorization)
+        ]
+
+    async def list_request_frames(
+        self, request_id: int, reduction_level: int, authorization: str | None
+    ) -> list[Mapping[str, Any]]:
+        self.calls.append(("list_request_frames", request_id, authorization))
+        return [
+            r
+            for i, r in self.records.items()
+            if r.get("request_id") == request_id
+            and r.get("reduction_level") == reduction_level
+            and self._visible(i, authorization)
+        ]
+
+    async def download(self, frame: Frame, destination: Path) -> int:
+        assert frame.id is not None
+        self.downloads[frame.id] += 1
+        if self.download_delay:
+            await asyncio.sleep(self.download_delay)
+        return 1000 + frame.id % 1000
+
+    async def check(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+
+
+class FakeRenderer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[str, ...], ThumbnailRequest]] = []
+        self.gate: asyncio.Event | None = None
+        self.fail_with: Exception | None = None
+
+    async def render(
+        self, sources: Sequence[Path], request: ThumbnailRequest, workdir: Path
+    ) -> bytes:
+        self.calls.append((tuple(p.name for p in sources), request))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail_with is not None:
+            raise self.fail_with
+        return f"JPEG {request.width}x{request.height} of {len(sources)}".encode()
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self.down = False
+        self.puts = 0
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailable("store is down")
+
+    async def exists(self, key: str) -> bool:
+        self._check()
+        return key in self.objects
+
+    async def get(self, key: str) -> bytes | None:
+        self._check()
+        found = self.objects.get(key)
+        return found[0] if found else None
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._check()
+        self.puts += 1
+        self.objects[key] = (data, content_type)
+
+    async def url_for(self, key: str, expires_in: int) -> str:
+        self._check()
+        return f"https://store.example/{key}?expires_in={expires_in}"
+
+    async def check(self) -> None:
+        self._check()
+
+
+class FakeWorkspace:
+    def __init__(self) -> None:
+        self.open = 0
+        self.opened = 0
+
+    @asynccontextmanager
+    async def directory(self) -> AsyncIterator[Path]:
+        self.open += 1
+        self.opened += 1
+        try:
+            yield Path(f"/scratch/job-{self.opened}")
+        finally:
+            self.open -= 1
+
+
+class RecordingTelemetry:
+    def __init__(self) -> None:
+        self.events: Counter[str] = Counter()
+
+    def cache_lookup(self, hit: bool) -> None:
+        self.events["hit" if hit else "miss"] += 1
+
+    def single_flight_joined(self) -> None:
+        self.events["join"] += 1
+
+    def downloaded(self, nbytes: int) -> None:
+        self.events["downloaded_bytes"] += nbytes
+
+    def rendered(self, seconds: float, colour: bool) -> None:
+        self.events["render"] += 1
+
+    def store_failed(self, operation: str) -> None:
+        self.events[f"store_failed:{operation}"] += 1

@@ -1,0 +1,98 @@
+import pytest
+
+from tests.unit.fakes import record
+from thumbservice.domain.errors import ColourFramesNotFound, FrameNotEligible
+from thumbservice.domain.frames import Frame, FrameRules, parse_colour_filters
+
+RULES = FrameRules()
+
+
+def frame(**overrides: object) -> Frame:
+    return Frame.from_record(record(**overrides))
+
+
+def test_a_reduced_exposure_passes() -> None:
+    RULES.check(frame(), colour=False)
+    RULES.check(frame(), colour=True)
+
+
+@pytest.mark.parametrize("key", ["configuration_type", "request_id", "filename"])
+def test_required_keys(key: str) -> None:
+    with pytest.raises(FrameNotEligible, match=key):
+        RULES.check(frame(**{key: None}), colour=False)
+
+
+def test_required_keys_are_configurable() -> None:
+    rules = FrameRules(required_keys=("filename", "target_name"))
+    with pytest.raises(FrameNotEligible, match="target_name"):
+        rules.check(frame(request_id=None), colour=False)
+
+
+def test_configuration_type_must_be_valid() -> None:
+    with pytest.raises(FrameNotEligible, match="CATALOG"):
+        RULES.check(frame(configuration_type="CATALOG"), colour=False)
+
+
+def test_colour_needs_a_colour_configuration_type() -> None:
+    RULES.check(frame(configuration_type="SPECTRUM"), colour=False)
+    with pytest.raises(FrameNotEligible, match="color"):
+        RULES.check(frame(configuration_type="SPECTRUM"), colour=True)
+
+
+def test_colour_needs_a_request_id() -> None:
+    rules = FrameRules(required_keys=("filename",))
+    rules.check(frame(request_id=None), colour=False)
+    with pytest.raises(FrameNotEligible, match="request_id"):
+        rules.check(frame(request_id=None), colour=True)
+
+
+@pytest.mark.parametrize("name", ["x.tar.gz", "x.fits.gz", "x.jpg", "fits"])
+def test_only_fits_files(name: str) -> None:
+    with pytest.raises(FrameNotEligible, match="fits"):
+        RULES.check(frame(filename=name), colour=False)
+
+
+def test_plain_fits_is_accepted() -> None:
+    RULES.check(frame(filename="x-e00.fits"), colour=False)
+
+
+def test_odd_record_values_do_not_crash() -> None:
+    f = Frame.from_record({"id": "12", "request_id": True, "filename": 5})
+    assert f.id == 12 and f.request_id is None and f.filename == "5"
+
+
+def test_pick_colour_frames_in_red_visual_blue_order() -> None:
+    frames = [
+        frame(frame_id=5, primary_optical_element="B"),
+        frame(frame_id=3, primary_optical_element="V"),
+        frame(frame_id=4, primary_optical_element="rp"),
+        frame(frame_id=2, primary_optical_element="rp"),
+        frame(frame_id=1, primary_optical_element="gp"),
+    ]
+    red, visual, blue = RULES.pick_colour_frames(frames)
+    assert (red.id, visual.id, blue.id) == (2, 3, 5)
+
+
+def test_missing_filter_is_reported() -> None:
+    frames = [
+        frame(frame_id=1, primary_optical_element="R"),
+        frame(frame_id=2, primary_optical_element="V"),
+    ]
+    with pytest.raises(ColourFramesNotFound, match=r"RVB frames not found.*blue"):
+        RULES.pick_colour_frames(frames)
+
+
+def test_colour_filter_mapping_is_configurable() -> None:
+    rules = FrameRules(colour_filters=parse_colour_filters("red=ip;visual=rp;blue=gp"))
+    frames = [
+        frame(frame_id=1, primary_optical_element="gp"),
+        frame(frame_id=2, primary_optical_element="rp"),
+        frame(frame_id=3, primary_optical_element="ip"),
+    ]
+    assert [f.id for f in rules.pick_colour_frames(frames)] == [3, 2, 1]
+
+
+@pytest.mark.parametrize("text", ["red=R", "red=R;visual=V;blue=", "pink=R;visual=V;blue=B"])
+def test_bad_colour_filter_mappings(text: str) -> None:
+    with pytest.raises(ValueError, match="colour filter"):
+        parse_colour_filters(text)

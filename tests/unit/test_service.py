@@ -1,0 +1,206 @@
+import asyncio
+
+import pytest
+
+from tests.unit.fakes import (
+    FakeArchive,
+    FakeRenderer,
+    FakeStore,
+    FakeWorkspace,
+    RecordingTelemetry,
+    record,
+)
+from thumbservice.domain.concurrency import RenderAdmission
+from thumbservice.domain.errors import (
+    ArchiveUnavailable,
+    ColourFramesNotFound,
+    DeadlineExceeded,
+    FrameNotEligible,
+    FrameNotFound,
+    Overloaded,
+    StoreUnavailable,
+)
+from thumbservice.domain.frames import FrameRules
+from thumbservice.domain.requests import ThumbnailRequest
+from thumbservice.domain.service import ThumbnailService
+
+TOKEN = "Token owner"
+
+
+class World:
+    def __init__(self, workers: int = 2, queue_depth: int = 8, deadline: float | None = None):
+        self.archive = FakeArchive(
+            [record(1), record(2, basename="twin"), record(3, basename="twin")]
+        )
+        self.renderer = FakeRenderer()
+        self.store = FakeStore()
+        self.workspace = FakeWorkspace()
+        self.telemetry = RecordingTelemetry()
+        self.service = ThumbnailService(
+            self.archive,
+            self.renderer,
+            self.store,
+            self.workspace,
+            FrameRules(),
+            RenderAdmission(workers, queue_depth),
+            telemetry=self.telemetry,
+            deadline=deadline,
+        )
+
+    async def ask(self, segment: str = "1", auth: str | None = None, **query: str):
+        return await self.service.thumbnail(ThumbnailRequest.from_query(segment, query), auth)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_miss_renders_stores_and_answers_a_url(world: World) -> None:
+    result = await world.ask(width="300")
+    assert not result.cache_hit
+    assert result.propid == "LCOEPO2018B-002"
+    assert result.url == f"https://store.example/{result.key}?expires_in=604800"
+    assert world.store.objects[result.key] == (b"JPEG 300x200 of 1", "image/jpeg")
+    assert world.archive.downloads[1] == 1
+    assert len(world.renderer.calls) == 1
+    assert world.workspace.open == 0
+
+
+async def test_hit_answers_without_download_or_render(world: World) -> None:
+    first = await world.ask(width="300")
+    second = await world.ask(width="300")
+    assert second.cache_hit and second.key == first.key
+    assert world.archive.downloads[1] == 1
+    assert len(world.renderer.calls) == 1
+    assert world.telemetry.events["hit"] == 1 and world.telemetry.events["miss"] == 1
+
+
+async def test_lookup_happens_on_every_request_even_on_a_hit(world: World) -> None:
+    await world.ask()
+    await world.ask()
+    assert [c[0] for c in world.archive.calls] == ["get_frame", "get_frame"]
+
+
+async def test_image_mode_answers_bytes(world: World) -> None:
+    result = await world.ask(image="true", width="64", height="32")
+    assert result.data == b"JPEG 64x32 of 1" and result.url is None
+    again = await world.ask(image="true", width="64", height="32")
+    assert again.cache_hit and again.data == result.data
+
+
+async def test_authorization_is_forwarded_on_every_archive_call(world: World) -> None:
+    world.archive.add(record(7, basename="mine"), owner=TOKEN)
+    await world.ask("mine", auth=TOKEN)
+    await world.ask("7", auth=TOKEN)
+    assert {c[2] for c in world.archive.calls} == {TOKEN}
+
+
+async def test_a_cached_private_thumbnail_never_reaches_another_caller(world: World) -> None:
+    world.archive.add(record(7), owner=TOKEN)
+    owner = await world.ask("7", auth=TOKEN)
+    assert owner.url
+    with pytest.raises(FrameNotFound):
+        await world.ask("7")
+    with pytest.raises(FrameNotFound):
+        await world.ask("7", auth="Token someone-else", image="true")
+
+
+async def test_basename_must_match_exactly_one_frame(world: World) -> None:
+    with pytest.raises(FrameNotFound, match="matches 2 frames"):
+        await world.ask("twin")
+    with pytest.raises(FrameNotFound, match="not found"):
+        await world.ask("nobody-e91")
+
+
+async def test_rules_are_applied_before_any_download(world: World) -> None:
+    world.archive.add(record(8, filename="bundle.tar.gz"))
+    with pytest.raises(FrameNotEligible):
+        await world.ask("8")
+    assert not world.archive.downloads
+
+
+async def test_archive_errors_pass_through(world: World) -> None:
+    world.archive.fail_with = ArchiveUnavailable("down")
+    with pytest.raises(ArchiveUnavailable):
+        await world.ask()
+
+
+async def test_render_failure_leaves_nothing_stored(world: World) -> None:
+    world.renderer.fail_with = FrameNotEligible("boom")
+    with pytest.raises(FrameNotEligible):
+        await world.ask()
+    assert not world.store.objects and world.workspace.open == 0
+
+
+async def test_store_down_json_answers_store_unavailable(world: World) -> None:
+    world.store.down = True
+    with pytest.raises(StoreUnavailable):
+        await world.ask()
+
+
+async def test_store_down_image_still_renders_and_answers(world: World) -> None:
+    world.store.down = True
+    result = await world.ask(image="true")
+    assert result.data == b"JPEG 200x200 of 1"
+    assert world.telemetry.events["store_failed:get"] == 1
+    assert world.telemetry.events["store_failed:put"] == 1
+
+
+async def test_identical_concurrent_misses_share_one_download_and_render(world: World) -> None:
+    world.renderer.gate = asyncio.Event()
+    tasks = [asyncio.create_task(world.ask(width="120")) for _ in range(10)]
+    await asyncio.sleep(0.01)
+    world.renderer.gate.set()
+    results = await asyncio.gather(*tasks)
+    assert len({r.key for r in results}) == 1
+    assert world.archive.downloads[1] == 1
+    assert len(world.renderer.calls) == 1
+    assert world.telemetry.events["join"] == 9
+    assert len(world.archive.calls) == 10  # each caller's own permission check
+
+
+async def test_queue_full_is_refused_at_once() -> None:
+    world = World(workers=1, queue_depth=1)
+    world.renderer.gate = asyncio.Event()
+    running = [asyncio.create_task(world.ask(width=str(100 + i))) for i in range(2)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(Overloaded) as refused:
+        await world.ask(width="300")
+    assert refused.value.retry_after > 0
+    world.renderer.gate.set()
+    await asyncio.gather(*running)
+
+
+async def test_deadline_exceeded() -> None:
+    world = World(deadline=0.05)
+    world.archive.download_delay = 1.0
+    with pytest.raises(DeadlineExceeded, match="deadline"):
+        await world.ask()
+
+
+async def test_colour_uses_the_requests_red_visual_blue_frames(world: World) -> None:
+    for frame_id, element in [(11, "rp"), (12, "V"), (13, "B"), (14, "gp")]:
+        world.archive.add(record(frame_id, request_id=99, primary_optical_element=element))
+    result = await world.ask("12", auth=TOKEN, color="true")
+    assert result.key.startswith("11.")
+    sources, request = world.renderer.calls[0]
+    assert sources == ("frame-0.fits.fz", "frame-1.fits.fz", "frame-2.fits.fz")
+    assert request.colour
+    assert {world.archive.downloads[i] for i in (11, 12, 13)} == {1}
+    assert ("list_request_frames", 99, TOKEN) in world.archive.calls
+
+
+async def test_colour_without_all_filters_is_not_found(world: World) -> None:
+    world.archive.add(record(21, request_id=77, primary_optical_element="rp"))
+    world.archive.add(record(22, request_id=77, primary_optical_element="V"))
+    with pytest.raises(ColourFramesNotFound):
+        await world.ask("21", color="true")
+
+
+async def test_colour_key_differs_from_black_and_white(world: World) -> None:
+    for frame_id, element in [(31, "rp"), (32, "V"), (33, "B")]:
+        world.archive.add(record(frame_id, request_id=55, primary_optical_element=element))
+    bw = await world.ask("31")
+    colour = await world.ask("31", color="true")
+    assert bw.key != colour.key
