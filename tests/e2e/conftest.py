@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.support.archive_server import ArchiveStub, running_archive
-from tests.support.frames import TestFrames, build_test_frames
+from tests.support.frames import FrameSet, build_test_frames
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from thumbservice.adapters.renderer import ProcessPoolRenderer
 from thumbservice.adapters.s3_store import open_s3_client
@@ -21,7 +21,7 @@ from thumbservice.entrypoints.containers import Container
 
 
 @pytest.fixture(scope="session")
-def test_frames(tmp_path_factory: pytest.TempPathFactory) -> TestFrames:
+def test_frames(tmp_path_factory: pytest.TempPathFactory) -> FrameSet:
     return build_test_frames(tmp_path_factory.mktemp("frames"))
 
 
@@ -35,7 +35,7 @@ def shared_renderer() -> Iterator[ProcessPoolRenderer]:
 
 
 @pytest.fixture
-async def archive(test_frames: TestFrames) -> AsyncIterator[ArchiveStub]:
+async def archive(test_frames: FrameSet) -> AsyncIterator[ArchiveStub]:
     async with running_archive(test_frames.directory) as stub:
         for name, record in test_frames.records.items():
             stub.add_frame(record, test_frames.paths[name], public=name != "private")

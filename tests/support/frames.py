@@ -13,13 +13,13 @@ PRIVATE_PROPOSAL = "LCO2026B-999"
 
 
 @dataclass(frozen=True)
-class TestFrames:
+class FrameSet:
     directory: Path
     records: dict[str, dict[str, Any]]  # name -> record (url filled in by the stub)
     paths: dict[str, Path]
 
 
-def build_test_frames(directory: Path) -> TestFrames:
+def build_test_frames(directory: Path) -> FrameSet:
     specs: dict[str, tuple[int, FrameSpec, dict[str, Any]]] = {
         "public": (101, FrameSpec("ogg1m001-fa16-20190321-0101-e91", width=800, height=600), {}),
         "private": (
@@ -90,4 +90,4 @@ def build_test_frames(directory: Path) -> TestFrames:
         "basename": "en06-20190321-0011-e00",
         "filename": bundle.name,
     }
-    return TestFrames(directory, records, paths)
+    return FrameSet(directory, records, paths)
