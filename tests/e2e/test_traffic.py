@@ -1,0 +1,162 @@
+"""Under real traffic: single-flight, bounded work, limits, store trouble, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+from aiohttp.test_utils import TestClient
+
+from tests.support.archive_server import ArchiveStub, Fault
+from tests.support.frames import OWNER
+from tests.support.imaging import decode
+from tests.support.s3 import dead_endpoint
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = rf"^{re.escape(name)}{re.escape('{' + selector + '}') if labels else ''} (\S+)$"
+    found = re.search(pattern, text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_ten_identical_cold_requests_share_one_download_and_render(
+    client: TestClient, archive: ArchiveStub
+) -> None:
+    archive.file_fault = Fault(stall=0.3)  # keep the first download open while the others arrive
+    responses = await asyncio.gather(*(client.get("/101/?width=150") for _ in range(10)))
+    assert [r.status for r in responses] == [200] * 10
+    urls = {(await r.json())["url"].split("?")[0] for r in responses}
+    assert len(urls) == 1
+    assert archive.downloads[101] == 1
+    assert len([p for p, _ in archive.lookups if p.startswith("/frames/101/")]) == 10
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_renders_total", kind="bw") == 1
+    assert metric(text, "thumbservice_single_flight_joins_total") == 9
+
+
+async def test_sharing_a_render_never_shares_permission(
+    client: TestClient, archive: ArchiveStub
+) -> None:
+    archive.file_fault = Fault(stall=0.3)
+    owner, stranger = await asyncio.gather(
+        client.get("/102/?width=90", headers={"Authorization": OWNER}),
+        client.get("/102/?width=90"),
+    )
+    assert owner.status == 200
+    assert stranger.status == 404
+
+
+async def test_a_full_queue_answers_503_with_retry_after_at_once(
+    make_client, archive: ArchiveStub
+) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(render_workers=1, render_queue_depth=0, retry_after=7)
+    archive.file_fault = Fault(stall=1.5)
+    first = asyncio.create_task(client.get("/101/?width=100"))
+    await asyncio.sleep(0.3)
+    started = time.perf_counter()
+    refused = await client.get("/101/?width=101")
+    assert time.perf_counter() - started < 0.5
+    assert refused.status == 503
+    assert refused.headers["Retry-After"] == "7"
+    assert "busy" in (await refused.json())["message"]
+    health = await client.get("/healthz")
+    assert health.status == 200
+    assert (await first).status == 200
+
+
+async def test_health_answers_quickly_while_renders_run(
+    client: TestClient, archive: ArchiveStub
+) -> None:
+    work = [
+        asyncio.create_task(client.get(f"/101/?width={2000 + i}&color=false")) for i in range(4)
+    ]
+    await asyncio.sleep(0.05)
+    latencies = []
+    while not all(task.done() for task in work):
+        started = time.perf_counter()
+        assert (await client.get("/healthz")).status == 200
+        latencies.append(time.perf_counter() - started)
+        await asyncio.sleep(0.01)
+    assert latencies
+    assert max(latencies) < 0.5
+    statuses = [(await task).status for task in work]
+    assert set(statuses) <= {200, 503}
+
+
+async def test_download_size_limit(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(max_download_bytes=10_000)
+    response = await client.get("/101/")
+    assert response.status == 422
+    assert "10000 bytes" in (await response.json())["message"]
+
+
+async def test_image_pixel_limit_from_the_header(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(shared=False, render_workers=1, max_image_pixels=100_000)
+    response = await client.get("/101/")
+    assert response.status == 422
+    assert "800x600" in (await response.json())["message"]
+
+
+async def test_thumbnail_size_limit(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(max_thumbnail_size=400)
+    response = await client.get("/101/?width=401")
+    assert response.status == 400
+    assert "400" in (await response.json())["message"]
+
+
+async def test_overall_deadline(make_client, archive: ArchiveStub) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(request_deadline=0.5)
+    archive.file_fault = Fault(stall=2.0)
+    started = time.perf_counter()
+    response = await client.get("/101/?width=55")
+    assert time.perf_counter() - started < 1.5
+    assert response.status == 504
+    assert "deadline" in (await response.json())["message"]
+    await asyncio.sleep(2.5)  # the abandoned render finishes and is kept for the next caller
+    again = await client.get("/101/?width=55")
+    assert again.status == 200
+    assert archive.downloads[101] == 1
+
+
+async def test_store_down_image_still_answers_json_is_503(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(storage_url=dead_endpoint())
+    image = await client.get("/101/?width=70&image=true")
+    assert image.status == 200
+    assert decode(await image.read()).size == (70, 53)
+    json = await client.get("/101/?width=70")
+    assert json.status == 503
+    assert "store" in (await json.json())["message"].lower()
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_store_failures_total", operation="put") >= 1
+
+
+async def test_readiness_reflects_a_dead_archive_and_store(make_client) -> None:  # type: ignore[no-untyped-def]
+    healthy = await make_client()
+    ready = await healthy.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["status"] == "ready"
+    dead = await make_client(archive_api_url="http://127.0.0.1:9/", storage_url=dead_endpoint())
+    response = await dead.get("/readyz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["archive"] != "ok"
+    assert body["store"] != "ok"
+    assert (await dead.get("/healthz")).status == 200
+
+
+async def test_metrics_count_a_hit_and_a_miss(client: TestClient) -> None:
+    await client.get("/101/?width=66")
+    await client.get("/101/?width=66")
+    await client.get("/101/?width=abc")
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_cache_lookups_total", result="miss") == 1
+    assert metric(text, "thumbservice_cache_lookups_total", result="hit") == 1
+    assert metric(text, "thumbservice_requests_total", route="/{frame}/", status="200") == 2
+    assert metric(text, "thumbservice_requests_total", route="/{frame}/", status="400") == 1
+    assert metric(text, "thumbservice_downloaded_bytes_total") > 100_000
+    assert "thumbservice_request_duration_seconds_bucket" in text
+    assert "thumbservice_render_duration_seconds_bucket" in text
+    assert "thumbservice_renders_in_flight 0.0" in text
+    assert "thumbservice_render_queue_depth 0.0" in text

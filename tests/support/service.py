@@ -1,0 +1,58 @@
+"""The service as a real process (`python -m thumbservice`), configured only by its environment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from tests.support.s3 import free_port
+
+
+@dataclass
+class ServiceProcess:
+    url: str
+    process: asyncio.subprocess.Process
+    log: Path
+
+
+@contextlib.asynccontextmanager
+async def service_process(env: dict[str, str], log: Path) -> AsyncIterator[ServiceProcess]:
+    port = free_port()
+    full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "thumbservice", env=full_env, stdout=out, stderr=out
+        )
+    service = ServiceProcess(f"http://127.0.0.1:{port}", process, log)
+    try:
+        await _wait_until_up(service)
+        yield service
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def _wait_until_up(service: ServiceProcess, patience: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + patience
+    async with aiohttp.ClientSession() as http:
+        while asyncio.get_running_loop().time() < deadline:
+            if service.process.returncode is not None:
+                raise RuntimeError(f"the service exited: {service.log.read_text()[-2000:]}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{service.url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the service did not come up: {service.log.read_text()[-2000:]}")
