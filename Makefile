@@ -41,7 +41,7 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint
+test: lint typecheck
 	$(BIN)/pytest
 
 bench: install

@@ -70,3 +70,14 @@ async def test_unreachable_endpoint_is_store_unavailable() -> None:
             await store.get(KEY)
         with pytest.raises(StoreUnavailable):
             await store.check()
+
+
+async def test_ensure_bucket_creates_a_missing_bucket_once(client: Any, bucket_name: str) -> None:
+    store = S3Store(client, bucket_name)
+    with pytest.raises(StoreUnavailable):
+        await store.check()
+    await store.ensure_bucket(REGION)
+    await store.check()
+    await store.ensure_bucket(REGION)  # already there: nothing to do
+    await store.put(KEY, b"x", "image/jpeg")
+    assert await store.exists(KEY)

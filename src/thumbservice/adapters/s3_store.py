@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
@@ -13,6 +14,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from thumbservice.domain.errors import StoreUnavailable
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+
+log = structlog.get_logger("thumbservice.s3")
 
 
 class S3Store:
@@ -74,6 +77,28 @@ class S3Store:
             await self.client.head_bucket(Bucket=self.bucket)
         except (ClientError, BotoCoreError, OSError, TimeoutError) as err:
             raise StoreUnavailable(f"S3 bucket {self.bucket} is not reachable: {err}") from None
+
+    async def ensure_bucket(self, region: str) -> None:
+        """Create the bucket if it does not exist yet; a store that refuses is left to readiness."""
+        try:
+            await self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as err:
+            if _error_code(err) not in _MISSING | {"NoSuchBucket"}:
+                log.warning("bucket_check_failed", bucket=self.bucket, error=str(err))
+                return
+        except (BotoCoreError, OSError, TimeoutError) as err:
+            log.warning("bucket_unreachable", bucket=self.bucket, error=str(err))
+            return
+        location = {} if region == "us-east-1" else {"LocationConstraint": region}
+        try:
+            await self.client.create_bucket(
+                Bucket=self.bucket,
+                **({"CreateBucketConfiguration": location} if location else {}),
+            )
+            log.info("bucket_created", bucket=self.bucket)
+        except (ClientError, BotoCoreError, OSError, TimeoutError) as err:
+            log.warning("bucket_create_failed", bucket=self.bucket, error=str(err))
 
 
 def _error_code(err: ClientError) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from thumbservice.adapters.s3_store import S3Store
 from thumbservice.entrypoints import handlers
 from thumbservice.entrypoints.config import Settings
 from thumbservice.entrypoints.containers import Container
@@ -56,7 +57,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     # Resolving the service opens just the resources its chosen adapters need.
     service = await _resolved(container.service())
     await _resolved(container.readiness())
-    warm = asyncio.create_task(service.renderer.warm())  # type: ignore[attr-defined]
+    store = await _resolved(container.store())
+    if isinstance(store, S3Store):
+        await store.ensure_bucket(settings.aws_default_region)
+    warm = asyncio.create_task(service.renderer.warm())
     log.info(
         "started",
         archive=settings.archive_api_url if settings.archive_source == "http" else "samples",
@@ -70,7 +74,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         warm.cancel()
         with contextlib.suppress(BaseException):
             await warm
-        await container.shutdown_resources()
+        await _resolved(container.shutdown_resources())
         await asyncio.to_thread(workspace.clean_own)
         container.unwire()
         log.info("stopped")

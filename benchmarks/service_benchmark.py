@@ -1,0 +1,938 @@
+"""The running service, end to end: the real `python -m thumbservice` over HTTP.
+
+Generates realistic RICE `.fits.fz` frames (4096x4096 and 2048x2048) into a temporary
+directory, serves them from the archive stand-in of the tests (in a thread of this process),
+keeps thumbnails in moto's S3 server (also in this process), starts the service as a subprocess
+with RENDER_WORKERS=2 and measures, in one run:
+
+* cold latency of a thumbnail at 200 px (lookup, download, render in a worker, S3 upload), the
+  median over 3 different frames, against a bare `fits_to_jpg` of the same frames here;
+* warm (cached) latency percentiles and throughput with 16 concurrent clients, JSON and
+  `image=true`, with the CPU time the service and this process spent per request;
+* 10 identical concurrent cold requests: downloads seen by the archive, renders, answers;
+* /healthz latency while 4 large renders queue behind the 2 workers;
+* peak RSS of the service and its worker processes (sampled from /proc every 50 ms), and the
+  service's VmHWM.
+
+Run from the repository root with `.venv/bin/python benchmarks/service_benchmark.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.archive_server import ArchiveStub  # noqa: E402
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, moto_server  # noqa: E402
+
+from thumbservice.adapters.s3_store import open_s3_client  # noqa: E402
+from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame  # noqa: E402
+
+T = TypeVar("T")
+
+BUCKET = "thumbservice-bench"
+WORKERS = 2
+LARGE, SMALL = 4096, 2048
+CLIENTS = 16
+WARM_SECONDS = 5.0
+WARM_MAX_REQUESTS = 2000
+SINGLE_FLIGHT_REQUESTS = 10
+HEALTH_INTERVAL = 0.020
+SAMPLE_INTERVAL = 0.050
+READY_TIMEOUT = 60.0
+SETTLE_TIMEOUT = 30.0
+STOP_TIMEOUT = 45.0
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=120)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames
+
+
+@dataclass(frozen=True)
+class BenchFrame:
+    frame_id: int
+    spec: FrameSpec
+    path: Path
+
+    @property
+    def pixels(self) -> int:
+        return self.spec.width * self.spec.height
+
+
+def _write(spec: FrameSpec, directory: Path) -> Path:
+    return write_frame(spec, directory)
+
+
+def generate_frames(directory: Path) -> dict[str, list[BenchFrame]]:
+    """Distinct frames (own basename, id, star field and noise) for each measurement."""
+    plan: dict[str, tuple[int, int]] = {  # group -> (size, count)
+        "cold": (LARGE, 3),
+        "single_flight": (LARGE, 1),
+        "health": (LARGE, 4),
+        "warmup": (SMALL, 2),
+        "cold_small": (SMALL, 3),
+    }
+    specs: dict[str, list[tuple[int, FrameSpec]]] = {}
+    serial = 0
+    for group, (size, count) in plan.items():
+        for _ in range(count):
+            serial += 1
+            frame_id = (9000 if size == LARGE else 8000) + serial
+            spec = FrameSpec(
+                f"ogg1m001-fa16-20261126-{serial:04d}-e91",
+                width=size,
+                height=size,
+                field_seed=100 + serial,
+                noise_seed=200 + serial,
+                request_id=3000000 + serial,
+            )
+            specs.setdefault(group, []).append((frame_id, spec))
+    # Fork before any thread of this process exists; two processes halve the wait on 2 cores.
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        futures = {
+            (group, frame_id): (spec, pool.submit(_write, spec, directory))
+            for group, items in specs.items()
+            for frame_id, spec in items
+        }
+        frames: dict[str, list[BenchFrame]] = {}
+        for (group, frame_id), (spec, future) in futures.items():
+            frames.setdefault(group, []).append(BenchFrame(frame_id, spec, future.result()))
+    return frames
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics and /proc
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.0f} MiB"
+
+
+def proc_status(pid: int, key: str) -> int:
+    """A `kB` field of /proc/<pid>/status, in KiB (0 if the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def proc_cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc/<pid>/task/*/children (no psutil needed)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                pids = [int(p) for p in children.read_text().split()]
+            except OSError:
+                continue
+            found.extend(pids)
+            pending.extend(pids)
+    return found
+
+
+def kind_of(pid: int) -> str:
+    cmdline = proc_cmdline(pid)
+    if "resource_tracker" in cmdline:
+        return "resource tracker"
+    if "spawn_main" in cmdline:
+        return "render worker"
+    return "other"
+
+
+@dataclass
+class Peaks:
+    service: int = 0
+    workers: int = 0  # sum over the render workers at one instant
+    largest_worker: int = 0
+    total: int = 0  # service + every descendant at one instant
+
+
+class RssSampler:
+    """Samples VmRSS of the service and its descendants every SAMPLE_INTERVAL, per phase."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.phase = "startup"
+        self.peaks: dict[str, Peaks] = {}
+        self.overall = Peaks()
+        self.kinds: dict[int, str] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def workers(self) -> list[int]:
+        return [pid for pid in descendants(self.pid) if self.kind(pid) == "render worker"]
+
+    def kind(self, pid: int) -> str:
+        if pid not in self.kinds:
+            self.kinds[pid] = kind_of(pid)
+        return self.kinds[pid]
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL):
+            service = proc_status(self.pid, "VmRSS")
+            if service == 0:
+                continue
+            children = {pid: proc_status(pid, "VmRSS") for pid in descendants(self.pid)}
+            workers = [rss for pid, rss in children.items() if self.kind(pid) == "render worker"]
+            sample = Peaks(
+                service=service,
+                workers=sum(workers),
+                largest_worker=max(workers, default=0),
+                total=service + sum(children.values()),
+            )
+            self.samples += 1
+            for peaks in (self.peaks.setdefault(self.phase, Peaks()), self.overall):
+                peaks.service = max(peaks.service, sample.service)
+                peaks.workers = max(peaks.workers, sample.workers)
+                peaks.largest_worker = max(peaks.largest_worker, sample.largest_worker)
+                peaks.total = max(peaks.total, sample.total)
+
+
+class CpuMeter:
+    """CPU seconds spent by the service process and by this process over a stretch of time."""
+
+    def __init__(self, service_pid: int) -> None:
+        self.service_pid = service_pid
+        self.service = proc_cpu_seconds(service_pid)
+        self.own = proc_cpu_seconds(os.getpid())
+        self.started = time.perf_counter()
+
+    def read(self) -> tuple[float, float, float]:
+        """(service CPU s, this process CPU s, wall s) since creation."""
+        return (
+            proc_cpu_seconds(self.service_pid) - self.service,
+            proc_cpu_seconds(os.getpid()) - self.own,
+            time.perf_counter() - self.started,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The archive stand-in, in a thread with its own event loop
+
+
+class LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="archive-stub", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The service process
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    base: str
+    scratch: Path
+    log_path: Path
+    stopped_in: float | None = None
+    exit_code: int | None = None
+
+
+def start_service(archive_root: str, s3_endpoint: str, workdir: Path) -> Service:
+    port = free_port()
+    scratch = workdir / "scratch"
+    scratch.mkdir()
+    python = ROOT / ".venv" / "bin" / "python"
+    env = dict(os.environ)
+    env.update(
+        ARCHIVE_API_URL=archive_root,
+        ARCHIVE_SOURCE="http",
+        THUMBNAIL_STORE="s3",
+        AWS_BUCKET=BUCKET,
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_DEFAULT_REGION=REGION,
+        STORAGE_URL=s3_endpoint,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        TMP_DIR=str(scratch),
+        RENDER_WORKERS=str(WORKERS),
+        LOG_LEVEL="WARNING",
+    )
+    log_path = workdir / "service.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(python if python.exists() else sys.executable), "-m", "thumbservice"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Service(process, f"http://127.0.0.1:{port}", scratch, log_path)
+
+
+def stop_service(service: Service, known_children: list[int]) -> None:
+    """SIGTERM and wait (bounded); SIGKILL it and any worker it left if it will not stop."""
+    process = service.process
+    if process.poll() is None:
+        started = time.perf_counter()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+            service.stopped_in = time.perf_counter() - started
+        except subprocess.TimeoutExpired:
+            print(f"!! the service did not stop within {STOP_TIMEOUT:.0f} s: killing it")
+            process.kill()
+            process.wait(timeout=10)
+    service.exit_code = process.returncode
+    for pid in known_children:  # only processes this service started, by id
+        if proc_cmdline(pid) and "spawn_main" in proc_cmdline(pid):
+            print(f"!! render worker {pid} outlived the service: killing it")
+            os.kill(pid, signal.SIGKILL)
+
+
+async def wait_ready(session: aiohttp.ClientSession, service: Service) -> float:
+    started = time.perf_counter()
+    last = "no answer"
+    while time.perf_counter() - started < READY_TIMEOUT:
+        if service.process.poll() is not None:
+            raise RuntimeError(
+                f"the service exited with {service.process.returncode}:\n"
+                + service.log_path.read_text(errors="replace")[-3000:]
+            )
+        try:
+            async with session.get(
+                service.base + "/readyz", timeout=aiohttp.ClientTimeout(total=5)
+            ) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+                last = f"{response.status} {await response.text()}"
+        except (aiohttp.ClientError, TimeoutError) as err:
+            last = repr(err)
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"/readyz did not answer 200 within {READY_TIMEOUT:.0f} s: {last}")
+
+
+async def wait_workers_settled(sampler: RssSampler) -> float:
+    """Until both workers exist and their CPU time has stopped moving (imports done)."""
+    started = time.perf_counter()
+    last: float | None = None
+    still = 0
+    while time.perf_counter() - started < SETTLE_TIMEOUT:
+        workers = sampler.workers()
+        cpu = sum(proc_cpu_seconds(pid) for pid in workers)
+        if len(workers) >= WORKERS and cpu == last:
+            still += 1
+            if still >= 5:
+                return time.perf_counter() - started
+        else:
+            still = 0
+        last = cpu
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP measurements
+
+
+@dataclass
+class Answer:
+    status: int
+    seconds: float
+    body: bytes
+
+
+async def fetch(session: aiohttp.ClientSession, url: str) -> Answer:
+    started = time.perf_counter()
+    async with session.get(url, timeout=REQUEST_TIMEOUT) as response:
+        body = await response.read()
+        return Answer(response.status, time.perf_counter() - started, body)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` (with these labels) in a Prometheus exposition."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        sample, _, label_text = head.partition("{")
+        if sample != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', label_text))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+async def metrics(session: aiohttp.ClientSession, base: str) -> str:
+    async with session.get(base + "/metrics", timeout=REQUEST_TIMEOUT) as response:
+        return await response.text()
+
+
+@dataclass
+class LoadResult:
+    latencies: list[float]
+    statuses: Counter[int]
+    seconds: float
+    body_bytes: int
+    service_cpu: float
+    own_cpu: float
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.seconds
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies, q)
+
+
+async def load(session: aiohttp.ClientSession, url: str, service_pid: int) -> LoadResult:
+    """CLIENTS clients in a closed loop for WARM_SECONDS or WARM_MAX_REQUESTS requests."""
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    issued = 0
+    body_bytes = 0
+    meter = CpuMeter(service_pid)
+    deadline = meter.started + WARM_SECONDS
+
+    async def client() -> None:
+        nonlocal issued, body_bytes
+        while issued < WARM_MAX_REQUESTS and time.perf_counter() < deadline:
+            issued += 1
+            answer = await fetch(session, url)
+            statuses[answer.status] += 1
+            latencies.append(answer.seconds)
+            body_bytes += len(answer.body)
+
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    service_cpu, own_cpu, seconds = meter.read()
+    return LoadResult(latencies, statuses, seconds, body_bytes, service_cpu, own_cpu)
+
+
+@dataclass
+class ColdResult:
+    latencies: list[float]
+    render_seconds: list[float]
+    statuses: list[int]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.latencies)
+
+    @property
+    def median_render(self) -> float:
+        return statistics.median(self.render_seconds)
+
+
+async def cold_requests(
+    session: aiohttp.ClientSession, base: str, frames: list[BenchFrame], query: str
+) -> ColdResult:
+    """One frame after the other; the render time of each comes from the service's metrics."""
+    result = ColdResult([], [], [])
+    for frame in frames:
+        before = metric(await metrics(session, base), "thumbservice_render_duration_seconds_sum")
+        answer = await fetch(session, f"{base}/{frame.frame_id}/?{query}")
+        after = metric(await metrics(session, base), "thumbservice_render_duration_seconds_sum")
+        result.latencies.append(answer.seconds)
+        result.render_seconds.append(after - before)
+        result.statuses.append(answer.status)
+    return result
+
+
+def bare_renders(frames: list[BenchFrame], out_dir: Path) -> list[float]:
+    from fits2image.conversions import fits_to_jpg
+
+    times = []
+    for frame in frames:
+        output = out_dir / f"bare-{frame.frame_id}.jpg"
+        started = time.perf_counter()
+        if not fits_to_jpg(str(frame.path), str(output), width=200, height=200):
+            raise RuntimeError(f"fits_to_jpg failed on {frame.path.name}")
+        times.append(time.perf_counter() - started)
+    return times
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the run failed: exit 1
+    notes: list[str] = field(default_factory=list)  # worth a look, but the figures stand
+
+    def add(self, name: str, value: str, note: str = "") -> None:
+        self.rows.append((name, value, note))
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+        print(f"!! {text}")
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        print(f"!  {text}")
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}")
+
+
+async def measure(
+    service: Service,
+    stub: ArchiveStub,
+    frames: dict[str, list[BenchFrame]],
+    workdir: Path,
+    report: Report,
+) -> list[int]:
+    base = service.base
+    sampler = RssSampler(service.process.pid)
+    sampler.start()
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        ready = await wait_ready(session, service)
+        settled = await wait_workers_settled(sampler)
+        section("Start-up")
+        print(f"/readyz answered 200 after {ready:.2f} s; workers settled {settled:.2f} s later")
+        report.add("readyz 200 after start", f"{ready:.2f} s")
+
+        # -- first renders on fresh workers: two at once so that each worker takes one
+        sampler.phase = "warm-up"
+        before = metric(await metrics(session, base), "thumbservice_render_duration_seconds_sum")
+        urls = [f"{base}/{f.frame_id}/?width=200&height=200" for f in frames["warmup"]]
+        first = await asyncio.gather(*(fetch(session, url) for url in urls))
+        after = metric(await metrics(session, base), "thumbservice_render_duration_seconds_sum")
+        first_render = (after - before) / len(first)
+        print(
+            f"first requests on fresh workers ({SMALL}², 200 px, 2 at once): "
+            f"{', '.join(ms(a.seconds) for a in first)}; mean render {ms(first_render)}"
+        )
+        if any(a.status != 200 for a in first):
+            report.problem(f"warm-up answers: {[a.status for a in first]}")
+
+        # -- cold latency through the service, then bare fits_to_jpg on the same frames
+        section(f"Cold thumbnails, 200 px (median of {len(frames['cold'])} different frames)")
+        sampler.phase = "cold"
+        cold = await cold_requests(session, base, frames["cold"], "width=200&height=200")
+        cold_small = await cold_requests(
+            session, base, frames["cold_small"], "width=200&height=200"
+        )
+        for label, result in ((f"{LARGE}²", cold), (f"{SMALL}²", cold_small)):
+            if any(s != 200 for s in result.statuses):
+                report.problem(f"cold {label} answers: {result.statuses}")
+        sampler.phase = "bare"
+        bare_renders(frames["warmup"][:1], workdir)  # imports and first-call costs, untimed
+        bare = bare_renders(frames["cold"], workdir)
+        bare_small = bare_renders(frames["cold_small"], workdir)
+        for label, result, bare_times in (
+            (f"{LARGE}x{LARGE}", cold, bare),
+            (f"{SMALL}x{SMALL}", cold_small, bare_small),
+        ):
+            bare_median = statistics.median(bare_times)
+            overhead = result.median - result.median_render
+            print(
+                f"{label}: service {ms(result.median)} "
+                f"({', '.join(ms(s) for s in result.latencies)}), of which render in the worker "
+                f"{ms(result.median_render)}; bare fits_to_jpg {ms(bare_median)} "
+                f"({', '.join(ms(s) for s in bare_times)})"
+            )
+            print(
+                f"  ratio service/bare {result.median / bare_median:.2f}x; "
+                f"time outside the render (lookup, download, hop, S3) {ms(overhead)}"
+            )
+            report.add(f"cold {label} @200px, service", ms(result.median), "median of 3 frames")
+            report.add(f"cold {label} @200px, bare fits_to_jpg", ms(bare_median), "median of 3")
+            report.add(
+                f"cold {label} ratio service/bare", f"{result.median / bare_median:.2f}x", ""
+            )
+            report.add(
+                f"cold {label} outside the render",
+                ms(overhead),
+                f"{overhead / result.median:.0%} of the request",
+            )
+        report.add(
+            "first render on a fresh worker",
+            ms(first_render),
+            f"{first_render / cold_small.median_render:.1f}x a later {SMALL}² render",
+        )
+
+        # -- warm, cached: JSON then image=true
+        warm_results: dict[str, LoadResult] = {}
+        target = frames["cold"][0].frame_id
+        for mode, query in (("json", ""), ("image", "&image=true")):
+            sampler.phase = f"warm-{mode}"
+            url = f"{base}/{target}/?width=200&height=200{query}"
+            hits_before = metric(
+                await metrics(session, base), "thumbservice_cache_lookups_total", result="hit"
+            )
+            for _ in range(20):  # connections opened, before timing
+                await fetch(session, url)
+            result = await load(session, url, service.process.pid)
+            hits = metric(
+                await metrics(session, base), "thumbservice_cache_lookups_total", result="hit"
+            )
+            warm_results[mode] = result
+            section(f"Warm (cached) thumbnail, {mode}, {CLIENTS} concurrent clients")
+            print(
+                f"{result.count} requests in {result.seconds:.2f} s: {result.throughput:.0f} req/s;"
+                f" p50 {ms(result.p(50))}, p95 {ms(result.p(95))}, p99 {ms(result.p(99))},"
+                f" max {ms(max(result.latencies))}; statuses {dict(result.statuses)};"
+                f" {result.body_bytes / result.count:.0f} B per answer;"
+                f" cache hits counted {hits - hits_before:.0f}"
+            )
+            print(
+                f"  CPU: service {result.service_cpu / result.seconds:.0%} of a core"
+                f" ({result.service_cpu / result.count * 1000:.2f} ms per request);"
+                f" this process (clients + archive stub + moto) "
+                f"{result.own_cpu / result.seconds:.0%}"
+            )
+            if set(result.statuses) != {200}:
+                report.problem(f"warm {mode} answers: {dict(result.statuses)}")
+            report.add(
+                f"warm {mode}: p50 / p95 / p99",
+                f"{ms(result.p(50))} / {ms(result.p(95))} / {ms(result.p(99))}",
+                f"{CLIENTS} clients, {result.count} requests",
+            )
+            report.add(
+                f"warm {mode}: throughput",
+                f"{result.throughput:.0f} req/s",
+                f"service CPU {result.service_cpu / result.count * 1000:.2f} ms/req, "
+                f"{result.service_cpu / result.seconds:.0%} of a core",
+            )
+        json_r, image_r = warm_results["json"], warm_results["image"]
+        report.add(
+            "warm image/json",
+            f"{image_r.throughput / json_r.throughput:.2f}x throughput",
+            f"p50 {image_r.p(50) / json_r.p(50):.2f}x",
+        )
+        report.add("cold/warm p50 (json)", f"{cold.median / json_r.p(50):.0f}x", "")
+
+        # -- single flight
+        section(f"{SINGLE_FLIGHT_REQUESTS} identical concurrent cold requests ({LARGE}²)")
+        sampler.phase = "single-flight"
+        frame = frames["single_flight"][0]
+        text = await metrics(session, base)
+        renders_before = metric(text, "thumbservice_renders_total")
+        joins_before = metric(text, "thumbservice_single_flight_joins_total")
+        started = time.perf_counter()
+        answers = await asyncio.gather(
+            *(
+                fetch(session, f"{base}/{frame.frame_id}/?width=200&height=200")
+                for _ in range(SINGLE_FLIGHT_REQUESTS)
+            )
+        )
+        wall = time.perf_counter() - started
+        text = await metrics(session, base)
+        renders = metric(text, "thumbservice_renders_total") - renders_before
+        joins = metric(text, "thumbservice_single_flight_joins_total") - joins_before
+        downloads = stub.downloads[frame.frame_id]
+        ok = sum(a.status == 200 for a in answers)
+        print(
+            f"downloads on the archive {downloads}, renders {renders:.0f}, joins {joins:.0f}, "
+            f"200 answers {ok}/{len(answers)}, wall {ms(wall)} "
+            f"({wall / cold.median:.2f}x one cold request)"
+        )
+        if downloads != 1 or renders != 1 or ok != len(answers):
+            report.problem(
+                f"single flight: {downloads} downloads, {renders:.0f} renders, {ok} answers 200"
+            )
+        report.add(
+            f"{SINGLE_FLIGHT_REQUESTS} identical cold requests",
+            f"{downloads} download, {renders:.0f} render, {ok}x 200",
+            f"wall {ms(wall)}, {wall / cold.median:.2f}x one cold request",
+        )
+
+        # -- health probes, idle then under 4 big renders
+        section(f"/healthz every {HEALTH_INTERVAL * 1000:.0f} ms, idle then under load")
+        sampler.phase = "health-idle"
+        probe_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2))
+        async with probe_session:
+            idle = await probe_until(probe_session, base, lambda: False, limit=50)
+            sampler.phase = "health-load"
+            big = [f"{base}/{f.frame_id}/?width=4000&height=4000" for f in frames["health"]]
+            renders_task = asyncio.gather(*(fetch(session, url) for url in big))
+            gauges: list[tuple[float, float]] = []
+            gauge_task = asyncio.create_task(watch_gauges(session, base, gauges, renders_task))
+            started = time.perf_counter()
+            loaded = await probe_until(probe_session, base, renders_task.done)
+            big_answers = await renders_task
+            big_wall = time.perf_counter() - started
+            await gauge_task
+        idle_p50, loaded_p50 = percentile(idle, 50), percentile(loaded, 50)
+        print(
+            f"idle: {len(idle)} probes, p50 {ms(idle_p50)}, max {ms(max(idle))}\n"
+            f"under load: {len(loaded)} probes, p50 {ms(loaded_p50)}, "
+            f"p95 {ms(percentile(loaded, 95))}, max {ms(max(loaded))} "
+            f"({loaded_p50 / idle_p50:.1f}x idle p50)\n"
+            f"4 renders at 4000 px: statuses {[a.status for a in big_answers]}, latencies "
+            f"{', '.join(ms(a.seconds) for a in big_answers)}; all done in {big_wall:.2f} s"
+        )
+        if gauges:
+            print(
+                f"  max renders in flight {max(g[0] for g in gauges):.0f}, "
+                f"max queue depth {max(g[1] for g in gauges):.0f}"
+            )
+        if any(a.status != 200 for a in big_answers):
+            report.problem(f"4000 px renders answered {[a.status for a in big_answers]}")
+        report.add("healthz idle: p50 / max", f"{ms(idle_p50)} / {ms(max(idle))}", "")
+        report.add(
+            "healthz under 4 big renders: p50 / max",
+            f"{ms(loaded_p50)} / {ms(max(loaded))}",
+            f"p50 {loaded_p50 / idle_p50:.1f}x idle; {len(loaded)} probes",
+        )
+        report.add(
+            "4 cold renders @4000px (2 workers)",
+            f"{big_wall:.2f} s",
+            f"slowest {ms(max(a.seconds for a in big_answers))}",
+        )
+
+        # -- what is left: errors in the metrics, scratch space, memory high-water marks
+        sampler.phase = "end"
+        text = await metrics(session, base)
+        errors = {
+            (m.group(1), m.group(2)): float(m.group(3))
+            for m in re.finditer(
+                r'thumbservice_requests_total\{route="([^"]*)",status="(\d+)"\} (\S+)', text
+            )
+            if not m.group(2).startswith("2")
+        }
+        if errors:
+            report.note(f"non-2xx answers counted by the service: {errors}")
+        store_failures = metric(text, "thumbservice_store_failures_total")
+        if store_failures:
+            report.note(f"store failures counted: {store_failures:.0f}")
+    leftovers = sorted(p.name for p in service.scratch.iterdir())
+    if leftovers:
+        report.problem(f"TMP_DIR not empty before shutdown: {leftovers}")
+
+    section("Memory (VmRSS sampled every 50 ms from /proc)")
+    hwm = proc_status(service.process.pid, "VmHWM")
+    worker_pids = sampler.workers()
+    worker_hwm = [proc_status(pid, "VmHWM") for pid in worker_pids]
+    children = descendants(service.process.pid)
+    sampler.stop()
+    kinds = Counter(sampler.kind(pid) for pid in children)
+    print(f"processes under the service: {dict(kinds)}; {sampler.samples} samples")
+    print(f"{'phase':<15}{'service':>10}{'workers':>10}{'1 worker':>10}{'total':>10}")
+    for phase, peaks in [*sampler.peaks.items(), ("overall", sampler.overall)]:
+        print(
+            f"{phase:<15}{mib(peaks.service):>10}{mib(peaks.workers):>10}"
+            f"{mib(peaks.largest_worker):>10}{mib(peaks.total):>10}"
+        )
+    frame_mib = LARGE * LARGE * 4 / 2**20
+    print(
+        f"VmHWM: service {mib(hwm)}, workers {', '.join(mib(h) for h in worker_hwm)} "
+        f"(a {LARGE}² float32 image is {frame_mib:.0f} MiB)"
+    )
+    overall = sampler.overall
+    report.add("peak RSS service process", mib(overall.service), f"VmHWM {mib(hwm)}")
+    report.add(
+        "peak RSS render workers",
+        f"{mib(overall.workers)} both, {mib(overall.largest_worker)} one",
+        f"VmHWM {' / '.join(mib(h) for h in worker_hwm)}; "
+        f"one = {overall.largest_worker / 1024 / frame_mib:.1f}x a {LARGE}² float32 image",
+    )
+    report.add("peak RSS service + children", mib(overall.total), "at one instant")
+    return children
+
+
+async def probe_until(
+    session: aiohttp.ClientSession, base: str, done: Callable[[], bool], limit: int = 100000
+) -> list[float]:
+    latencies: list[float] = []
+    while not done() and len(latencies) < limit:
+        answer = await fetch(session, base + "/healthz")
+        if answer.status != 200:
+            print(f"!! /healthz answered {answer.status}")
+        latencies.append(answer.seconds)
+        await asyncio.sleep(HEALTH_INTERVAL)
+    return latencies
+
+
+async def watch_gauges(
+    session: aiohttp.ClientSession,
+    base: str,
+    out: list[tuple[float, float]],
+    until: Awaitable[Any],
+) -> None:
+    future = asyncio.ensure_future(until)
+    while not future.done():
+        text = await metrics(session, base)
+        out.append(
+            (
+                metric(text, "thumbservice_renders_in_flight"),
+                metric(text, "thumbservice_render_queue_depth"),
+            )
+        )
+        await asyncio.sleep(0.25)
+
+
+async def create_bucket(endpoint: str) -> None:
+    async with open_s3_client(
+        region=REGION, access_key=ACCESS_KEY, secret_key=SECRET_KEY, endpoint_url=endpoint
+    ) as client:
+        await client.create_bucket(Bucket=BUCKET)
+
+
+def print_summary(report: Report) -> None:
+    section("Summary")
+    width = max(len(r[0]) for r in report.rows)
+    value_width = max(len(r[1]) for r in report.rows)
+    print(f"{'measure':<{width}}  {'value':<{value_width}}  notes")
+    print(f"{'-' * width}  {'-' * value_width}  {'-' * 5}")
+    for name, value, note in report.rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  {note}")
+
+
+def main() -> int:
+    started = time.perf_counter()
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="thumbservice-bench-") as tmp:
+        workdir = Path(tmp)
+        frames = generate_frames(workdir / "frames")
+        counts = Counter(f"{f.spec.width}²" for group in frames.values() for f in group)
+        large = frames["cold"][0].path.stat().st_size / 1e6
+        small = frames["cold_small"][0].path.stat().st_size / 1e6
+        print(
+            f"Generated {dict(counts)} RICE frames in {time.perf_counter() - started:.1f} s "
+            f"({large:.1f} MB per {LARGE}², {small:.1f} MB per {SMALL}²)"
+        )
+
+        stub = ArchiveStub(workdir / "frames")
+        stub_loop = LoopThread()
+        stub_loop.start()
+        service: Service | None = None
+        children: list[int] = []
+        try:
+            root = stub_loop.call(stub.start())
+            for group in frames.values():
+                for frame in group:
+                    stub.add_frame(frame_record(frame.spec, frame.frame_id, ""), frame.path)
+            with moto_server() as endpoint:
+                asyncio.run(create_bucket(endpoint))
+                service = start_service(root, endpoint, workdir)
+                try:
+                    children = asyncio.run(measure(service, stub, frames, workdir, report))
+                finally:
+                    stop_service(service, children)
+        finally:
+            stub_loop.call(stub.stop())
+            stub_loop.stop()
+
+        assert service is not None
+        section("Shutdown")
+        print(
+            f"SIGTERM -> exit {service.exit_code} in "
+            + (f"{service.stopped_in:.2f} s" if service.stopped_in is not None else "(killed)")
+        )
+        if service.exit_code != 0:
+            report.problem(f"the service exited with {service.exit_code}")
+        leftovers = sorted(str(p.relative_to(service.scratch)) for p in service.scratch.rglob("*"))
+        print(f"TMP_DIR after shutdown: {leftovers or 'empty'}")
+        if leftovers:
+            report.note(f"TMP_DIR not empty after shutdown: {leftovers}")
+        log_lines = service.log_path.read_text(errors="replace").splitlines()
+        print(f"service log (LOG_LEVEL=WARNING): {len(log_lines)} lines")
+        for line in log_lines[:10]:
+            print(f"  {line[:300]}")
+        if log_lines:
+            report.note(f"the service logged {len(log_lines)} warning/error lines")
+        report.add("SIGTERM to exit", f"{service.stopped_in or float('nan'):.2f} s", "")
+        report.add("TMP_DIR after the run", "empty" if not leftovers else f"{len(leftovers)} left")
+        shutil.rmtree(workdir / "frames", ignore_errors=True)
+
+    print_summary(report)
+    print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
+    if report.notes:
+        print("Observations:\n" + "\n".join(f"  - {n}" for n in report.notes))
+    if report.problems:
+        print("Failures:\n" + "\n".join(f"  - {p}" for p in report.problems))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
