@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import multiprocessing
 import os
 import re
@@ -313,6 +314,7 @@ class Service:
     log_path: Path
     stopped_in: float | None = None
     exit_code: int | None = None
+    survivors: list[str] = field(default_factory=list)
 
 
 def start_service(archive_root: str, s3_endpoint: str, workdir: Path) -> Service:
@@ -362,10 +364,15 @@ def stop_service(service: Service, known_children: list[int]) -> None:
             process.kill()
             process.wait(timeout=10)
     service.exit_code = process.returncode
+    deadline = time.perf_counter() + 5
+    while time.perf_counter() < deadline and any(proc_cmdline(p) for p in known_children):
+        time.sleep(0.1)
     for pid in known_children:  # only processes this service started, by id
-        if proc_cmdline(pid) and "spawn_main" in proc_cmdline(pid):
-            print(f"!! render worker {pid} outlived the service: killing it")
-            os.kill(pid, signal.SIGKILL)
+        cmdline = proc_cmdline(pid)
+        if cmdline:
+            service.survivors.append(cmdline.strip())
+            if "spawn_main" in cmdline or "resource_tracker" in cmdline:
+                os.kill(pid, signal.SIGKILL)
 
 
 async def wait_ready(session: aiohttp.ClientSession, service: Service) -> float:
@@ -616,8 +623,8 @@ async def measure(
             print(
                 f"{label}: service {ms(result.median)} "
                 f"({', '.join(ms(s) for s in result.latencies)}), of which render in the worker "
-                f"{ms(result.median_render)}; bare fits_to_jpg {ms(bare_median)} "
-                f"({', '.join(ms(s) for s in bare_times)})"
+                f"{ms(result.median_render)} ({', '.join(ms(s) for s in result.render_seconds)});"
+                f" bare fits_to_jpg {ms(bare_median)} ({', '.join(ms(s) for s in bare_times)})"
             )
             print(
                 f"  ratio service/bare {result.median / bare_median:.2f}x; "
@@ -696,6 +703,7 @@ async def measure(
         frame = frames["single_flight"][0]
         text = await metrics(session, base)
         renders_before = metric(text, "thumbservice_renders_total")
+        render_before = metric(text, "thumbservice_render_duration_seconds_sum")
         joins_before = metric(text, "thumbservice_single_flight_joins_total")
         started = time.perf_counter()
         answers = await asyncio.gather(
@@ -708,12 +716,15 @@ async def measure(
         text = await metrics(session, base)
         renders = metric(text, "thumbservice_renders_total") - renders_before
         joins = metric(text, "thumbservice_single_flight_joins_total") - joins_before
+        render = metric(text, "thumbservice_render_duration_seconds_sum") - render_before
         downloads = stub.downloads[frame.frame_id]
+        latencies = [a.seconds for a in answers]
         ok = sum(a.status == 200 for a in answers)
         print(
             f"downloads on the archive {downloads}, renders {renders:.0f}, joins {joins:.0f}, "
             f"200 answers {ok}/{len(answers)}, wall {ms(wall)} "
-            f"({wall / cold.median:.2f}x one cold request)"
+            f"({wall / cold.median:.2f}x one cold request; render in the worker {ms(render)}); "
+            f"latencies {ms(min(latencies))} to {ms(max(latencies))}"
         )
         if downloads != 1 or renders != 1 or ok != len(answers):
             report.problem(
@@ -722,7 +733,7 @@ async def measure(
         report.add(
             f"{SINGLE_FLIGHT_REQUESTS} identical cold requests",
             f"{downloads} download, {renders:.0f} render, {ok}x 200",
-            f"wall {ms(wall)}, {wall / cold.median:.2f}x one cold request",
+            f"wall {ms(wall)} ({wall / cold.median:.2f}x one cold request), render {ms(render)}",
         )
 
         # -- health probes, idle then under 4 big renders
@@ -891,6 +902,7 @@ def main() -> int:
             for group in frames.values():
                 for frame in group:
                     stub.add_frame(frame_record(frame.spec, frame.frame_id, ""), frame.path)
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
             with moto_server() as endpoint:
                 asyncio.run(create_bucket(endpoint))
                 service = start_service(root, endpoint, workdir)
@@ -910,6 +922,10 @@ def main() -> int:
         )
         if service.exit_code != 0:
             report.problem(f"the service exited with {service.exit_code}")
+        if service.survivors:
+            report.note(f"processes of the service still alive 5 s after it: {service.survivors}")
+        else:
+            print(f"its {len(children)} child processes were gone too")
         leftovers = sorted(str(p.relative_to(service.scratch)) for p in service.scratch.rglob("*"))
         print(f"TMP_DIR after shutdown: {leftovers or 'empty'}")
         if leftovers:
