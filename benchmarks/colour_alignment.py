@@ -25,9 +25,9 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 from fits2image.conversions import fits_to_jpg
 from PIL import Image
+from tests.support.imaging import fits_pixels, measure_shift
 
 from thumbservice.adapters.alignment import align_to_reference
 from thumbservice.adapters.samples import FrameSpec, write_frame
@@ -39,43 +39,6 @@ VISUAL = FrameSpec(
     "visual", SIZE, SIZE, filter="V", noise_seed=2, offset=(12, -7), rotation_deg=0.4
 )
 BLUE = FrameSpec("blue", SIZE, SIZE, filter="B", noise_seed=3, offset=(-9, 5), rotation_deg=-0.3)
-
-
-def fits_pixels(path: Path) -> np.ndarray:
-    with fits.open(path) as hdul:
-        hdu = next(h for h in hdul if len(getattr(h, "shape", ())) == 2 and all(h.shape))
-        return np.asarray(hdu.data, dtype=np.float64)
-
-
-def measure_shift(reference: np.ndarray, image: np.ndarray) -> tuple[float, float]:
-    """(dx, dy): a star at (x, y) of `reference` is at (x + dx, y + dy) of `image`."""
-    a = np.asarray(reference, dtype=np.float64)
-    b = np.asarray(image, dtype=np.float64)
-    a = a - np.median(a)
-    b = b - np.median(b)
-    correlation = np.fft.irfft2(np.conj(np.fft.rfft2(a)) * np.fft.rfft2(b), s=a.shape)
-    height, width = correlation.shape
-    row, col = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
-
-    def vertex(before: float, peak: float, after: float) -> float:
-        curvature = before - 2.0 * peak + after
-        return 0.0 if curvature == 0 else 0.5 * (before - after) / curvature
-
-    dy = row + vertex(
-        correlation[(row - 1) % height, col],
-        correlation[row, col],
-        correlation[(row + 1) % height, col],
-    )
-    dx = col + vertex(
-        correlation[row, (col - 1) % width],
-        correlation[row, col],
-        correlation[row, (col + 1) % width],
-    )
-    if dy > height / 2:
-        dy -= height
-    if dx > width / 2:
-        dx -= width
-    return float(dx), float(dy)
 
 
 TILES = 4

@@ -7,27 +7,8 @@ from aiohttp.test_utils import TestClient
 
 from tests.support.archive_server import ArchiveStub
 from tests.support.frames import FrameSet
-from tests.support.imaging import decode
+from tests.support.imaging import decode, tile_shifts
 from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame
-
-
-def tile_shifts(a: np.ndarray, b: np.ndarray, tiles: int = 2) -> list[tuple[float, float]]:
-    """The (dx, dy) of b against a in each tile, from the peak of their cross-correlation."""
-    shifts = []
-    height, width = a.shape
-    th, tw = height // tiles, width // tiles
-    for i in range(tiles):
-        for j in range(tiles):
-            pa = a[i * th : (i + 1) * th, j * tw : (j + 1) * tw].astype(np.float64)
-            pb = b[i * th : (i + 1) * th, j * tw : (j + 1) * tw].astype(np.float64)
-            pa -= pa.mean()
-            pb -= pb.mean()
-            corr = np.fft.ifft2(np.fft.fft2(pa).conj() * np.fft.fft2(pb)).real
-            dy, dx = np.unravel_index(np.argmax(corr), corr.shape)
-            dy = dy - th if dy > th // 2 else dy
-            dx = dx - tw if dx > tw // 2 else dx
-            shifts.append((float(dx), float(dy)))
-    return shifts
 
 
 async def composite(client: TestClient, frame_id: int, **params: str) -> np.ndarray:
@@ -44,7 +25,10 @@ async def test_colour_composite_lines_up_red_and_blue(
 ) -> None:
     rgb = await composite(client, 202, image="true")  # asked through the visual frame
     assert rgb.shape == (512, 512, 3)
-    worst = max(max(abs(dx), abs(dy)) for dx, dy in tile_shifts(rgb[..., 0], rgb[..., 2]))
+    worst = max(
+        max(abs(dx), abs(dy))
+        for dx, dy in tile_shifts(rgb[..., 0].astype(float), rgb[..., 2].astype(float))
+    )
     assert worst <= 1, f"red and blue are {worst} px apart"
     assert {archive.downloads[i] for i in (201, 202, 203)} == {1}
 
@@ -52,7 +36,7 @@ async def test_colour_composite_lines_up_red_and_blue(
 async def test_without_alignment_the_known_offset_shows(make_client) -> None:  # type: ignore[no-untyped-def]
     client = await make_client(shared=False, color_alignment=False, render_workers=1)
     rgb = await composite(client, 201, image="true")
-    shifts = tile_shifts(rgb[..., 0], rgb[..., 2])
+    shifts = tile_shifts(rgb[..., 0].astype(float), rgb[..., 2].astype(float))
     # blue was pointed (-9, 5) px from red; fits2image's north-up flip turns y around
     median = np.median(np.array(shifts), axis=0)
     assert abs(median[0] - -9) <= 2 and abs(median[1] - -5) <= 2, shifts
