@@ -64,3 +64,19 @@ async def test_local_store_urls_are_signed_and_expire(make_client) -> None:  # t
     assert expired.status == 403
     unsigned = await client.get(path.split("?")[0])
     assert unsigned.status == 403
+
+
+async def test_openapi_describes_the_thumbnail_route(client: TestClient) -> None:
+    spec = await (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    names = {p["name"] for p in spec["paths"]["/{frame}/"]["get"]["parameters"]}
+    assert {
+        "width",
+        "height",
+        "label",
+        "color",
+        "median",
+        "percentile",
+        "quality",
+        "image",
+    } <= names

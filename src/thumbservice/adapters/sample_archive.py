@@ -22,7 +22,7 @@ from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame
 from thumbservice.domain.errors import ArchiveRefused, ArchiveUnavailable, FrameNotFound
 from thumbservice.domain.frames import Frame
 
-LAYOUT_VERSION = 1  # bump whenever the sample frames change, so old builds are redone
+LAYOUT_VERSION = 2  # bump whenever the sample frames change, so old builds are redone
 INDEX_NAME = "frames.json"
 URL_SCHEME = "sample:"
 OWNER_TOKEN = "Token sample-owner-token"

@@ -38,6 +38,7 @@ def create_app(
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
+    app.router.add_get("/openapi.json", handlers.openapi_json)
     app.router.add_get("/thumbnails/{key}", handlers.stored_thumbnail)
     app.router.add_get("/{frame}/", handlers.thumbnail)
     app.router.add_get("/{frame}", handlers.thumbnail)

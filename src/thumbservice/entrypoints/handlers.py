@@ -13,6 +13,7 @@ from thumbservice.domain.requests import ThumbnailRequest
 from thumbservice.domain.service import Thumbnail, ThumbnailService
 from thumbservice.entrypoints import pages
 from thumbservice.entrypoints.config import Settings
+from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.readiness import Readiness
 
 IMAGE_CACHE_CONTROL = "private, max-age=86400"
@@ -88,6 +89,13 @@ async def metrics(
     response = web.Response(body=telemetry.exposition())
     response.headers["Content-Type"] = telemetry.content_type
     return response
+
+
+@inject
+async def openapi_json(
+    request: web.Request, settings: Settings = Provide["settings"]
+) -> web.Response:
+    return web.json_response(openapi(settings.max_thumbnail_size))
 
 
 async def index(request: web.Request) -> web.Response:

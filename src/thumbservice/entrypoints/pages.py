@@ -37,7 +37,8 @@ stretch</li>
 is good for one week. Send your archive token as <code>Authorization: Token ...</code> for
 proprietary data.</p>
 <p>Example: <code>/3863274/?width=500&amp;height=500&amp;label=So%20many%20stars</code></p>
-<p>Operations: <code>/healthz</code>, <code>/readyz</code>, <code>/metrics</code>.</p>
+<p>Operations: <code>/healthz</code>, <code>/readyz</code>, <code>/metrics</code>;
+the API as OpenAPI: <code>/openapi.json</code>.</p>
 </body></html>
 """
 
