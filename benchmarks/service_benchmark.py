@@ -878,9 +878,19 @@ def print_summary(report: Report) -> None:
         print(f"{name:<{width}}  {value:<{value_width}}  {note}")
 
 
+def load_average() -> str:
+    """The 1-minute load average: other work on the machine skews every figure."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
 def main() -> int:
     started = time.perf_counter()
     report = Report()
+    load_before = load_average()
+    print(f"{os.cpu_count()} CPUs, 1-minute load average {load_before} before the run")
     with tempfile.TemporaryDirectory(prefix="thumbservice-bench-") as tmp:
         workdir = Path(tmp)
         frames = generate_frames(workdir / "frames")
@@ -940,6 +950,7 @@ def main() -> int:
         report.add("TMP_DIR after the run", "empty" if not leftovers else f"{len(leftovers)} left")
         shutil.rmtree(workdir / "frames", ignore_errors=True)
 
+    report.add("1-min load average, start / end", f"{load_before} / {load_average()}", "")
     print_summary(report)
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
     if report.notes:
