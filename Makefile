@@ -45,8 +45,8 @@ test: lint typecheck
 	$(BIN)/pytest
 
 bench: install
-	PYTHONPATH=. $(BIN)/python benchmarks/service_benchmark.py
-	PYTHONPATH=. $(BIN)/python benchmarks/colour_alignment.py
+	$(BIN)/python benchmarks/service_benchmark.py
+	$(BIN)/python benchmarks/colour_alignment.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,10 +28,15 @@ from pathlib import Path
 import numpy as np
 from fits2image.conversions import fits_to_jpg
 from PIL import Image
-from tests.support.imaging import fits_pixels, measure_shift
 
-from thumbservice.adapters.alignment import align_to_reference
-from thumbservice.adapters.samples import FrameSpec, write_frame
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.imaging import fits_pixels, measure_shift  # noqa: E402
+
+from thumbservice.adapters.alignment import align_to_reference  # noqa: E402
+from thumbservice.adapters.samples import FrameSpec, write_frame  # noqa: E402
 
 SIZE = 2048
 REPEATS = 3

@@ -6,7 +6,8 @@ keeps thumbnails in moto's S3 server (also in this process), starts the service 
 with RENDER_WORKERS=2 and measures, in one run:
 
 * cold latency of a thumbnail at 200 px (lookup, download, render in a worker, S3 upload), the
-  median over 3 different frames, against a bare `fits_to_jpg` of the same frames here;
+  median over 3 different frames, against a bare `fits_to_jpg` of the same frames here, with
+  the render time (from /metrics) and the render's user and system CPU time (from /proc);
 * warm (cached) latency percentiles and throughput with 16 concurrent clients, JSON and
   `image=true`, with the CPU time the service and this process spent per request;
 * 10 identical concurrent cold requests: downloads seen by the archive, renders, answers;
@@ -25,6 +26,7 @@ import logging
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -79,14 +81,6 @@ class BenchFrame:
     spec: FrameSpec
     path: Path
 
-    @property
-    def pixels(self) -> int:
-        return self.spec.width * self.spec.height
-
-
-def _write(spec: FrameSpec, directory: Path) -> Path:
-    return write_frame(spec, directory)
-
 
 def generate_frames(directory: Path) -> dict[str, list[BenchFrame]]:
     """Distinct frames (own basename, id, star field and noise) for each measurement."""
@@ -116,7 +110,7 @@ def generate_frames(directory: Path) -> dict[str, list[BenchFrame]]:
     context = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         futures = {
-            (group, frame_id): (spec, pool.submit(_write, spec, directory))
+            (group, frame_id): (spec, pool.submit(write_frame, spec, directory))
             for group, items in specs.items()
             for frame_id, spec in items
         }
@@ -159,14 +153,23 @@ def proc_status(pid: int, key: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
+def proc_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process (all its threads), in seconds."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0.0
+        return 0.0, 0.0
     fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    return sum(proc_times(pid))
+
+
+def workers_times(pids: list[int]) -> tuple[float, float]:
+    times = [proc_times(pid) for pid in pids]
+    return sum(t[0] for t in times), sum(t[1] for t in times)
 
 
 def proc_cmdline(pid: int) -> str:
@@ -501,9 +504,10 @@ async def load(session: aiohttp.ClientSession, url: str, service_pid: int) -> Lo
 
 @dataclass
 class ColdResult:
-    latencies: list[float]
-    render_seconds: list[float]
-    statuses: list[int]
+    latencies: list[float] = field(default_factory=list)
+    render_seconds: list[float] = field(default_factory=list)
+    cpu: list[tuple[float, float]] = field(default_factory=list)  # render (user, sys) seconds
+    statuses: list[int] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -513,33 +517,56 @@ class ColdResult:
     def median_render(self) -> float:
         return statistics.median(self.render_seconds)
 
+    def describe(self) -> str:
+        return "; ".join(
+            f"{ms(latency)} (render {ms(render)}: user {ms(user)}, sys {ms(system)})"
+            for latency, render, (user, system) in zip(
+                self.latencies, self.render_seconds, self.cpu, strict=True
+            )
+        )
+
 
 async def cold_requests(
-    session: aiohttp.ClientSession, base: str, frames: list[BenchFrame], query: str
+    session: aiohttp.ClientSession,
+    base: str,
+    frames: list[BenchFrame],
+    query: str,
+    workers: list[int],
 ) -> ColdResult:
-    """One frame after the other; the render time of each comes from the service's metrics."""
-    result = ColdResult([], [], [])
+    """One frame after the other. The render time of each comes from the service's metrics, its
+    CPU time (user and system) from /proc of the worker processes."""
+    result = ColdResult()
     for frame in frames:
         before = metric(await metrics(session, base), "thumbservice_render_duration_seconds_sum")
+        cpu_before = workers_times(workers)
         answer = await fetch(session, f"{base}/{frame.frame_id}/?{query}")
+        cpu_after = workers_times(workers)
         after = metric(await metrics(session, base), "thumbservice_render_duration_seconds_sum")
         result.latencies.append(answer.seconds)
         result.render_seconds.append(after - before)
+        result.cpu.append((cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]))
         result.statuses.append(answer.status)
     return result
 
 
-def bare_renders(frames: list[BenchFrame], out_dir: Path) -> list[float]:
+def bare_renders(frames: list[BenchFrame], out_dir: Path) -> ColdResult:
+    """fits_to_jpg here, on this thread (whose CPU time is what getrusage(RUSAGE_THREAD) gives)."""
     from fits2image.conversions import fits_to_jpg
 
-    times = []
+    result = ColdResult()
     for frame in frames:
         output = out_dir / f"bare-{frame.frame_id}.jpg"
+        usage = resource.getrusage(resource.RUSAGE_THREAD)
         started = time.perf_counter()
         if not fits_to_jpg(str(frame.path), str(output), width=200, height=200):
             raise RuntimeError(f"fits_to_jpg failed on {frame.path.name}")
-        times.append(time.perf_counter() - started)
-    return times
+        seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_THREAD)
+        result.latencies.append(seconds)
+        result.render_seconds.append(seconds)
+        result.cpu.append((after.ru_utime - usage.ru_utime, after.ru_stime - usage.ru_stime))
+        result.statuses.append(200)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,12 +617,16 @@ async def measure(
         sampler.phase = "warm-up"
         before = metric(await metrics(session, base), "thumbservice_render_duration_seconds_sum")
         urls = [f"{base}/{f.frame_id}/?width=200&height=200" for f in frames["warmup"]]
+        cpu_before = workers_times(sampler.workers())
         first = await asyncio.gather(*(fetch(session, url) for url in urls))
+        cpu_after = workers_times(sampler.workers())
         after = metric(await metrics(session, base), "thumbservice_render_duration_seconds_sum")
         first_render = (after - before) / len(first)
         print(
             f"first requests on fresh workers ({SMALL}², 200 px, 2 at once): "
-            f"{', '.join(ms(a.seconds) for a in first)}; mean render {ms(first_render)}"
+            f"{', '.join(ms(a.seconds) for a in first)}; mean render {ms(first_render)} "
+            f"(workers' CPU: user {ms(cpu_after[0] - cpu_before[0])}, "
+            f"sys {ms(cpu_after[1] - cpu_before[1])} for both)"
         )
         if any(a.status != 200 for a in first):
             report.problem(f"warm-up answers: {[a.status for a in first]}")
@@ -603,10 +634,10 @@ async def measure(
         # -- cold latency through the service, then bare fits_to_jpg on the same frames
         section(f"Cold thumbnails, 200 px (median of {len(frames['cold'])} different frames)")
         sampler.phase = "cold"
-        cold = await cold_requests(session, base, frames["cold"], "width=200&height=200")
-        cold_small = await cold_requests(
-            session, base, frames["cold_small"], "width=200&height=200"
-        )
+        workers = sampler.workers()
+        query = "width=200&height=200"
+        cold = await cold_requests(session, base, frames["cold"], query, workers)
+        cold_small = await cold_requests(session, base, frames["cold_small"], query, workers)
         for label, result in ((f"{LARGE}²", cold), (f"{SMALL}²", cold_small)):
             if any(s != 200 for s in result.statuses):
                 report.problem(f"cold {label} answers: {result.statuses}")
@@ -614,32 +645,40 @@ async def measure(
         bare_renders(frames["warmup"][:1], workdir)  # imports and first-call costs, untimed
         bare = bare_renders(frames["cold"], workdir)
         bare_small = bare_renders(frames["cold_small"], workdir)
-        for label, result, bare_times in (
+        for label, result, alone in (
             (f"{LARGE}x{LARGE}", cold, bare),
             (f"{SMALL}x{SMALL}", cold_small, bare_small),
         ):
-            bare_median = statistics.median(bare_times)
-            overhead = result.median - result.median_render
-            print(
-                f"{label}: service {ms(result.median)} "
-                f"({', '.join(ms(s) for s in result.latencies)}), of which render in the worker "
-                f"{ms(result.median_render)} ({', '.join(ms(s) for s in result.render_seconds)});"
-                f" bare fits_to_jpg {ms(bare_median)} ({', '.join(ms(s) for s in bare_times)})"
+            outside = statistics.median(
+                t - r for t, r in zip(result.latencies, result.render_seconds, strict=True)
             )
+            best = min(result.latencies) / min(alone.latencies)
+            print(f"{label} through the service: {result.describe()}")
+            print(f"{label} bare fits_to_jpg:      {alone.describe()}")
             print(
-                f"  ratio service/bare {result.median / bare_median:.2f}x; "
-                f"time outside the render (lookup, download, hop, S3) {ms(overhead)}"
+                f"  median service {ms(result.median)} / bare {ms(alone.median)} = "
+                f"{result.median / alone.median:.2f}x (best of 3: {best:.2f}x); "
+                f"median time outside the render (lookup, download, hop, S3) {ms(outside)}"
             )
             report.add(f"cold {label} @200px, service", ms(result.median), "median of 3 frames")
-            report.add(f"cold {label} @200px, bare fits_to_jpg", ms(bare_median), "median of 3")
+            report.add(f"cold {label} @200px, bare fits_to_jpg", ms(alone.median), "median of 3")
             report.add(
-                f"cold {label} ratio service/bare", f"{result.median / bare_median:.2f}x", ""
+                f"cold {label} ratio service/bare",
+                f"{result.median / alone.median:.2f}x",
+                f"best of 3: {best:.2f}x",
             )
             report.add(
                 f"cold {label} outside the render",
-                ms(overhead),
-                f"{overhead / result.median:.0%} of the request",
+                ms(outside),
+                f"{outside / result.median:.0%} of the median request",
             )
+        large_cpu = [*cold.cpu, *bare.cpu]
+        report.add(
+            f"system CPU of one {LARGE}² render",
+            f"{ms(min(c[1] for c in large_cpu))} to {ms(max(c[1] for c in large_cpu))}",
+            f"user CPU {ms(min(c[0] for c in large_cpu))} to {ms(max(c[0] for c in large_cpu))}"
+            " (service and bare)",
+        )
         report.add(
             "first render on a fresh worker",
             ms(first_render),
@@ -706,6 +745,7 @@ async def measure(
         render_before = metric(text, "thumbservice_render_duration_seconds_sum")
         joins_before = metric(text, "thumbservice_single_flight_joins_total")
         started = time.perf_counter()
+        cpu_before = workers_times(workers)
         answers = await asyncio.gather(
             *(
                 fetch(session, f"{base}/{frame.frame_id}/?width=200&height=200")
@@ -713,6 +753,7 @@ async def measure(
             )
         )
         wall = time.perf_counter() - started
+        cpu_after = workers_times(workers)
         text = await metrics(session, base)
         renders = metric(text, "thumbservice_renders_total") - renders_before
         joins = metric(text, "thumbservice_single_flight_joins_total") - joins_before
@@ -723,7 +764,8 @@ async def measure(
         print(
             f"downloads on the archive {downloads}, renders {renders:.0f}, joins {joins:.0f}, "
             f"200 answers {ok}/{len(answers)}, wall {ms(wall)} "
-            f"({wall / cold.median:.2f}x one cold request; render in the worker {ms(render)}); "
+            f"({wall / cold.median:.2f}x one cold request; render in the worker {ms(render)}: "
+            f"user {ms(cpu_after[0] - cpu_before[0])}, sys {ms(cpu_after[1] - cpu_before[1])}); "
             f"latencies {ms(min(latencies))} to {ms(max(latencies))}"
         )
         if downloads != 1 or renders != 1 or ok != len(answers):
