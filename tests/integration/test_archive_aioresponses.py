@@ -170,3 +170,10 @@ async def test_download_failure_status(
     with pytest.raises(ArchiveUnavailable, match="403"):
         await archive.download(frame(url), tmp_path / "x.fits.fz")
     assert not list(tmp_path.iterdir())
+
+
+async def test_a_relative_file_url_is_taken_from_the_archive(
+    archive: HttpArchive, mocked: aioresponses, tmp_path: Path
+) -> None:
+    mocked.get(f"{ROOT}files/9/f.fits.fz", body=b"SIMPLE")
+    assert await archive.download(frame("/files/9/f.fits.fz"), tmp_path / "f.fits.fz") == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,6 +85,8 @@ class HttpArchive:
         name = frame.filename or str(frame.id)
         # encoded=True: a presigned URL must be used exactly as given.
         url = URL(frame.url, encoded=True)
+        if not url.is_absolute():
+            url = self.root.join(url)
         timeout = aiohttp.ClientTimeout(total=self.download_timeout, sock_connect=10)
         written = 0
         try:
@@ -106,7 +109,8 @@ class HttpArchive:
                                 f"{name} is larger than the limit of "
                                 f"{self.max_download_bytes} bytes"
                             )
-                        out.write(chunk)
+                        # A slow disk must not stall the event loop.
+                        await asyncio.to_thread(out.write, chunk)
         except TimeoutError:
             _remove(destination)
             raise ArchiveTimeout(
