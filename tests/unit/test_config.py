@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from thumbservice.entrypoints.config import ConfigError, Settings
+
+
+def test_defaults_are_the_seed_readmes() -> None:
+    s = Settings.from_env({})
+    assert s.archive_api_url == "http://localhost/"
+    assert s.tmp_dir == Path("/tmp/")
+    assert (s.aws_bucket, s.aws_access_key_id, s.aws_secret_access_key) == ("changeme",) * 3
+    assert s.storage_url is None
+    assert s.required_frame_validation_keys == ("configuration_type", "request_id", "filename")
+    assert "TRAILED" in s.valid_configuration_types and len(s.valid_configuration_types) == 14
+    assert s.valid_configuration_types_for_color_thumbs == ("EXPOSE", "STANDARD")
+    assert s.port == 8080
+    assert s.store_kind == "local"
+
+
+def test_a_real_bucket_selects_s3_and_a_variable_can_force_either() -> None:
+    assert Settings.from_env({"AWS_BUCKET": "thumbs"}).store_kind == "s3"
+    assert Settings.from_env({"AWS_BUCKET": "thumbs", "THUMBNAIL_STORE": "local"}).store_kind == (
+        "local"
+    )
+    with pytest.raises(ConfigError, match="AWS_BUCKET"):
+        Settings.from_env({"THUMBNAIL_STORE": "s3"})
+
+
+def test_values_written_as_in_the_seed_readme() -> None:
+    s = Settings.from_env(
+        {
+            "TMP_DIR": "'/var/tmp/'",
+            "STORAGE_URL": "None",
+            "ARCHIVE_API_URL": "https://archive-api.lco.global",
+            "VALID_CONFIGURATION_TYPES": "EXPOSE, STANDARD",
+        }
+    )
+    assert s.tmp_dir == Path("/var/tmp/")
+    assert s.storage_url is None
+    assert s.archive_api_url == "https://archive-api.lco.global/"
+    assert s.valid_configuration_types == ("EXPOSE", "STANDARD")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("ARCHIVE_API_URL", "ftp://archive"),
+        ("STORAGE_URL", "localhost:9000"),
+        ("RENDER_WORKERS", "0"),
+        ("ARCHIVE_TIMEOUT", "-1"),
+        ("DOWNLOAD_TIMEOUT", "soon"),
+        ("URL_EXPIRY", "604801"),
+        ("THUMBNAIL_STORE", "dropbox"),
+        ("COLOR_FILTERS", "red=R"),
+        ("COLOR_ALIGNMENT", "sometimes"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_base_url_for_local_store_urls() -> None:
+    assert Settings.from_env({"PORT": "9000"}).base_url == "http://localhost:9000"
+    assert Settings.from_env({"PUBLIC_URL": "https://thumbs.example/"}).base_url == (
+        "https://thumbs.example"
+    )
