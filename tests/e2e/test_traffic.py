@@ -57,7 +57,7 @@ async def test_a_full_queue_answers_503_with_retry_after_at_once(
     await asyncio.sleep(0.3)
     started = time.perf_counter()
     refused = await client.get("/101/?width=101")
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 1.0  # refused at once, not queued
     assert refused.status == 503
     assert refused.headers["Retry-After"] == "7"
     assert "busy" in (await refused.json())["message"]
@@ -80,7 +80,7 @@ async def test_health_answers_quickly_while_renders_run(
         latencies.append(time.perf_counter() - started)
         await asyncio.sleep(0.01)
     assert latencies
-    assert max(latencies) < 0.5
+    assert max(latencies) < 1.0  # the loop never waits on a render
     statuses = [(await task).status for task in work]
     assert set(statuses) <= {200, 503}
 
