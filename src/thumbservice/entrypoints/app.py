@@ -1,4 +1,8 @@
-"""The aiohttp application: builds the container, wires the handlers, adds the routes."""
+"""The aiohttp application: builds the container, wires the handlers, adds the routes.
+
+Wiring is per module, so one process serves one app at a time (the deployment model); tests that
+need two instances start two processes.
+"""
 
 from __future__ import annotations
 
