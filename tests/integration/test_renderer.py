@@ -109,3 +109,24 @@ async def test_a_dead_worker_fails_the_job_and_the_pool_recovers(
         assert decode(data).size == (50, 33)
     finally:
         renderer.close()
+
+
+async def test_a_render_past_its_timeout_is_stopped_and_the_pool_recovers(
+    frames: dict[str, Path], tmp_path: Path
+) -> None:
+    renderer = ProcessPoolRenderer(1, max_pixels=10_000_000, render_timeout=0.001)
+    try:
+        await renderer.warm()
+        stuck = renderer._pool
+        assert stuck is not None
+        workers = list(stuck._processes.values())
+        with pytest.raises(RenderFailed, match="longer than"):
+            await renderer.render([frames["bw"]], request(), tmp_path)
+        for worker in workers:
+            worker.join(5)
+            assert not worker.is_alive()
+        renderer.render_timeout = 60
+        data = await renderer.render([frames["bw"]], request(width="40"), tmp_path)
+        assert decode(data).size == (40, 27)
+    finally:
+        renderer.close()

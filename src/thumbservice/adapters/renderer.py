@@ -26,10 +26,18 @@ class ProcessPoolRenderer:
     replaced, and the job that was running answers RenderFailed.
     """
 
-    def __init__(self, workers: int, *, max_pixels: int, align_colour: bool = True) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        max_pixels: int,
+        align_colour: bool = True,
+        render_timeout: float | None = None,
+    ) -> None:
         self.workers = workers
         self.max_pixels = max_pixels
         self.align_colour = align_colour
+        self.render_timeout = render_timeout
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
@@ -74,9 +82,17 @@ class ProcessPoolRenderer:
         )
         pool = self._pool
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(
-                pool, render_worker.render, job
-            )
+            async with asyncio.timeout(self.render_timeout):
+                outcome = await asyncio.get_running_loop().run_in_executor(
+                    pool, render_worker.render, job
+                )
+        except TimeoutError:
+            # A worker stuck on one frame would hold its slot forever: stop the pool's workers
+            # (the one running this job cannot be told apart) and start afresh.
+            self._replace(pool, kill=True)
+            raise RenderFailed(
+                f"The render took longer than {self.render_timeout:g} s and was stopped"
+            ) from None
         except BrokenProcessPool:
             self._replace(pool)
             raise RenderFailed("A render worker died while rendering; retry the request") from None
@@ -84,9 +100,12 @@ class ProcessPoolRenderer:
             log.warning("colour_alignment_fallback", reason=outcome.note)
         return outcome.data
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
+    def _replace(self, broken: ProcessPoolExecutor, kill: bool = False) -> None:
         if self._pool is broken:
-            log.error("render_pool_broken", workers=self.workers)
+            log.error("render_pool_replaced", workers=self.workers, stuck=kill)
+            if kill:
+                for process in list(getattr(broken, "_processes", {}).values()):
+                    process.kill()
             broken.shutdown(wait=False, cancel_futures=True)
             self._pool = None
             self.start()

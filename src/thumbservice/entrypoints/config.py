@@ -49,6 +49,7 @@ class Settings:
     archive_list_timeout: float = 30.0
     download_timeout: float = 60.0
     request_deadline: float = 120.0
+    render_timeout: float = 300.0
     max_thumbnail_size: int = 5000
     max_download_bytes: int = 512 * 1024 * 1024
     max_image_pixels: int = 64 * 1024 * 1024
@@ -111,6 +112,7 @@ class Settings:
             archive_list_timeout=e.number("ARCHIVE_LIST_TIMEOUT", defaults.archive_list_timeout),
             download_timeout=e.number("DOWNLOAD_TIMEOUT", defaults.download_timeout),
             request_deadline=e.number("REQUEST_DEADLINE", defaults.request_deadline),
+            render_timeout=e.number("RENDER_TIMEOUT", defaults.render_timeout),
             max_thumbnail_size=e.integer("MAX_THUMBNAIL_SIZE", defaults.max_thumbnail_size, 1),
             max_download_bytes=e.integer("MAX_DOWNLOAD_BYTES", defaults.max_download_bytes, 1),
             max_image_pixels=e.integer("MAX_IMAGE_PIXELS", defaults.max_image_pixels, 1),

@@ -46,6 +46,7 @@ def _renderer(settings: Settings) -> Iterator[ProcessPoolRenderer]:
         settings.render_workers,
         max_pixels=settings.max_image_pixels,
         align_colour=settings.color_alignment,
+        render_timeout=settings.render_timeout,
     )
     renderer.start()
     try:
