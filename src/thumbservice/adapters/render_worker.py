@@ -15,6 +15,7 @@ from astropy.utils.exceptions import AstropyWarning
 from PIL import Image, ImageDraw, ImageFont
 
 from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
+from thumbservice.domain.requests import ThumbnailRequest
 
 FONT_PATH = Path(__file__).with_name("fonts") / "DejaVuSansMono.ttf"
 OUTPUT_NAME = "thumbnail.jpg"
@@ -24,15 +25,11 @@ log = logging.getLogger("thumbservice.render")
 
 @dataclass(frozen=True)
 class RenderJob:
+    """Everything a worker needs, picklable: the request travels as the domain's own value."""
+
     sources: tuple[str, ...]
     workdir: str
-    width: int
-    height: int
-    label: str
-    colour: bool
-    median: bool
-    percentile: float
-    quality: int
+    request: ThumbnailRequest
     max_pixels: int
     align: bool = True
     font_path: str = str(FONT_PATH)
@@ -86,10 +83,11 @@ def _render(job: RenderJob) -> RenderOutcome:
                 f"The image is {width}x{height} pixels, above the limit of {job.max_pixels}"
             )
 
+    wanted = job.request
     paths = list(job.sources)
     aligned: bool | None = None
     note = ""
-    if job.colour and job.align:
+    if wanted.colour and job.align:
         from thumbservice.adapters.alignment import align_to_reference
 
         aligned_paths, report = align_to_reference(
@@ -104,18 +102,18 @@ def _render(job: RenderJob) -> RenderOutcome:
         raise UnreadableFrame("The scratch directory disappeared before rendering")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
-        if job.colour:
+        if wanted.colour:
             _render_colour(job, paths, output)
         elif not fits_to_jpg(
             paths[0],
             str(output),
-            width=job.width,
-            height=job.height,
-            label_text=job.label,
+            width=wanted.width,
+            height=wanted.height,
+            label_text=wanted.label,
             label_font=job.font_path,
-            median=job.median,
-            percentile=job.percentile,
-            quality=job.quality,
+            median=wanted.median,
+            percentile=wanted.percentile,
+            quality=wanted.quality,
         ):
             raise UnreadableFrame("The frame could not be rendered (fits2image gave up on it)")
     if not output.is_file():
@@ -130,23 +128,24 @@ def _render_colour(job: RenderJob, paths: list[str], output: Path) -> None:
     """
     from fits2image.conversions import fits_to_img
 
+    wanted = job.request
     composite = Path(job.workdir) / "composite.tiff"
     if not fits_to_img(
         paths,
         str(composite),
         "TIFF",
-        width=job.width,
-        height=job.height,
+        width=wanted.width,
+        height=wanted.height,
         color=True,
-        median=job.median,
-        percentile=job.percentile,
+        median=wanted.median,
+        percentile=wanted.percentile,
     ):
         raise UnreadableFrame("The colour frames could not be rendered (fits2image gave up)")
     with Image.open(composite) as opened:
         image = opened.convert("RGB")
-    if job.label:
-        draw_label(image, job.label, job.font_path)
-    image.save(output, "JPEG", quality=job.quality)
+    if wanted.label:
+        draw_label(image, wanted.label, job.font_path)
+    image.save(output, "JPEG", quality=wanted.quality)
 
 
 def draw_label(image: Image.Image, text: str, font_path: str) -> None:

@@ -70,13 +70,7 @@ class ProcessPoolRenderer:
         job = render_worker.RenderJob(
             sources=tuple(str(p) for p in sources),
             workdir=str(workdir),
-            width=request.width,
-            height=request.height,
-            label=request.label,
-            colour=request.colour,
-            median=request.median,
-            percentile=request.percentile,
-            quality=request.quality,
+            request=request,
             max_pixels=self.max_pixels,
             align=self.align_colour,
         )
