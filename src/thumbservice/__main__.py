@@ -6,8 +6,8 @@ import sys
 
 from aiohttp import web
 
+from thumbservice.adapters.logs import configure_logging
 from thumbservice.entrypoints.config import ConfigError, Settings
-from thumbservice.entrypoints.logs import configure_logging
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from PIL import Image, ImageDraw, ImageFont
 
+from thumbservice.adapters.logs import configure_logging
 from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from thumbservice.domain.requests import ThumbnailRequest
 
@@ -40,6 +41,12 @@ class RenderOutcome:
     data: bytes
     aligned: bool | None
     note: str
+
+
+def init_worker(log_level: str, log_format: str) -> None:
+    """A new worker process: log as the server does, then import what rendering needs."""
+    configure_logging(log_level, log_format)
+    warm_up()
 
 
 def warm_up() -> None:

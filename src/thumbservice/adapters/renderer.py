@@ -33,11 +33,14 @@ class ProcessPoolRenderer:
         max_pixels: int,
         align_colour: bool = True,
         render_timeout: float | None = None,
+        log_level: str = "INFO",
+        log_format: str = "json",
     ) -> None:
         self.workers = workers
         self.max_pixels = max_pixels
         self.align_colour = align_colour
         self.render_timeout = render_timeout
+        self.log_settings = (log_level, log_format)
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
@@ -45,7 +48,8 @@ class ProcessPoolRenderer:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=render_worker.warm_up,
+                initializer=render_worker.init_worker,
+                initargs=self.log_settings,
             )
 
     async def warm(self) -> None:

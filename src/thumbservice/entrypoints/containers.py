@@ -47,6 +47,8 @@ def _renderer(settings: Settings) -> Iterator[ProcessPoolRenderer]:
         max_pixels=settings.max_image_pixels,
         align_colour=settings.color_alignment,
         render_timeout=settings.render_timeout,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
     )
     renderer.start()
     try:

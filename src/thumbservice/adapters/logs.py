@@ -1,4 +1,5 @@
-"""structlog set up once: JSON lines (or readable console lines) on stdout."""
+"""structlog set up once per process (the server and each render worker): JSON lines, or
+readable console lines, on stdout."""
 
 from __future__ import annotations
 
