@@ -61,7 +61,7 @@ def test_odd_record_values_do_not_crash() -> None:
     assert f.id == 12 and f.request_id is None and f.filename == "5"
 
 
-def test_pick_colour_frames_in_red_visual_blue_order() -> None:
+def test_pick_the_first_colour_frames_in_red_visual_blue_order() -> None:
     frames = [
         frame(frame_id=5, primary_optical_element="B"),
         frame(frame_id=3, primary_optical_element="V"),
@@ -70,7 +70,7 @@ def test_pick_colour_frames_in_red_visual_blue_order() -> None:
         frame(frame_id=1, primary_optical_element="gp"),
     ]
     red, visual, blue = RULES.pick_colour_frames(frames)
-    assert (red.id, visual.id, blue.id) == (2, 3, 5)
+    assert (red.id, visual.id, blue.id) == (4, 3, 5)  # the first of each, as the archive lists
 
 
 def test_missing_filter_is_reported() -> None:
@@ -96,3 +96,15 @@ def test_colour_filter_mapping_is_configurable() -> None:
 def test_bad_colour_filter_mappings(text: str) -> None:
     with pytest.raises(ValueError, match="colour filter"):
         parse_colour_filters(text)
+
+
+def test_colour_frames_skip_unusable_records() -> None:
+    frames = [
+        frame(frame_id=1, primary_optical_element="rp", filename="cat.fits.gz"),
+        frame(frame_id=2, primary_optical_element="rp", reduction_level=0),
+        frame(frame_id=3, primary_optical_element="rp"),
+        frame(frame_id=4, primary_optical_element="V", url=None),
+        frame(frame_id=5, primary_optical_element="V"),
+        frame(frame_id=6, primary_optical_element="B"),
+    ]
+    assert [f.id for f in RULES.pick_colour_frames(frames)] == [3, 5, 6]

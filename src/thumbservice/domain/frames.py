@@ -113,9 +113,9 @@ class FrameRules:
             raise FrameNotEligible("Frame record has no download url")
 
     def pick_colour_frames(self, frames: Iterable[Frame]) -> tuple[Frame, Frame, Frame]:
-        """The first red, visual and blue FITS frame of a request, in that order."""
+        """The first red, visual and blue FITS frame of a request (in the archive's order)."""
         chosen: dict[str, Frame] = {}
-        for frame in sorted(frames, key=lambda f: (f.id is None, f.id or 0)):
+        for frame in frames:
             if frame.reduction_level not in (None, COLOUR_REDUCTION_LEVEL):
                 continue
             if not frame.is_fits or not frame.url or frame.id is None:
