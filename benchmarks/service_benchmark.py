@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
     sys.path.insert(0, str(ROOT))
 
 from tests.support.archive_server import ArchiveStub  # noqa: E402
+from tests.support.metrics import metric  # noqa: E402
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, moto_server  # noqa: E402
 
 from thumbservice.adapters.s3_store import open_s3_client  # noqa: E402
@@ -435,22 +436,6 @@ async def fetch(session: aiohttp.ClientSession, url: str) -> Answer:
     async with session.get(url, timeout=REQUEST_TIMEOUT) as response:
         body = await response.read()
         return Answer(response.status, time.perf_counter() - started, body)
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` (with these labels) in a Prometheus exposition."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        head, _, value = line.rpartition(" ")
-        sample, _, label_text = head.partition("{")
-        if sample != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', label_text))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 async def metrics(session: aiohttp.ClientSession, base: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 
 from aiohttp.test_utils import TestClient
@@ -11,14 +10,8 @@ from aiohttp.test_utils import TestClient
 from tests.support.archive_server import ArchiveStub, Fault
 from tests.support.frames import OWNER
 from tests.support.imaging import decode
+from tests.support.metrics import metric
 from tests.support.s3 import dead_endpoint
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = rf"^{re.escape(name)}{re.escape('{' + selector + '}') if labels else ''} (\S+)$"
-    found = re.search(pattern, text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
 
 
 async def test_ten_identical_cold_requests_share_one_download_and_render(
