@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from thumbservice import __version__
@@ -23,7 +24,9 @@ def _boolean(name: str, description: str) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4)
 def openapi(max_size: int) -> dict[str, Any]:
+    """Built once per maximum size; callers must not change what it returns."""
     size = {"type": "integer", "minimum": 1, "maximum": max_size, "default": DEFAULT_SIZE}
     parameters = [
         {
