@@ -114,6 +114,7 @@ class ArchiveStub:
         self.fault: Fault | None = None
         self.file_fault: Fault | None = None
         self.page_size = 100
+        self.max_limit = MAX_LIMIT  # the largest `limit` the server honours
         self._records: dict[int, dict[str, Any]] = {}
         self._files: dict[int, Path] = {}
         self._runner: web.AppRunner | None = None
@@ -200,7 +201,7 @@ class ArchiveStub:
             text = request.query.get(name, "")
             return int(text) if text.isdigit() else default
 
-        limit = min(number("limit", self.page_size) or self.page_size, MAX_LIMIT)
+        limit = min(number("limit", self.page_size) or self.page_size, self.max_limit)
         offset = number("offset", 0)
         url = request.url.update_query(limit=limit)
         following = None
