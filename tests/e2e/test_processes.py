@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -67,7 +68,7 @@ async def test_sigterm_finishes_in_flight_work_and_leaves_tmp_dir_empty(
 async def test_two_instances_share_the_cache(
     archive: ArchiveStub, bucket: str, s3_endpoint: str, scratch: Path, tmp_path: Path
 ) -> None:
-    env = environment(archive, bucket, s3_endpoint, scratch)
+    env = {**environment(archive, bucket, s3_endpoint, scratch), "LOG_LEVEL": "INFO"}
     async with (
         service_process(env, tmp_path / "a.log") as first,
         service_process(env, tmp_path / "b.log") as second,
@@ -84,6 +85,21 @@ async def test_two_instances_share_the_cache(
         assert archive.downloads[101] == 1, "the second instance rendered again"
         async with http.get(f"{second.url}/metrics") as response:
             assert 'thumbservice_cache_lookups_total{result="hit"} 1.0' in await response.text()
+        async with http.get(
+            f"{second.url}/101/?width=140", headers={"X-Request-ID": "trace-42"}
+        ) as response:
+            assert response.headers["X-Request-ID"] == "trace-42"
+        await asyncio.sleep(0.2)
+    # One JSON line per request, with the request id and whether the cache answered.
+    lines = [json.loads(line) for line in (tmp_path / "b.log").read_text().splitlines()]
+    traced = [line for line in lines if line.get("request_id") == "trace-42"]
+    assert len(traced) == 1
+    assert traced[0]["event"] == "request"
+    assert traced[0]["cache"] == "hit"
+    assert traced[0]["status"] == 200
+    assert traced[0]["path"] == "/101/"
+    assert traced[0]["method"] == "GET"
+    assert traced[0]["duration_ms"] >= 0
 
 
 async def test_a_bad_variable_stops_start_up_naming_it(tmp_path: Path) -> None:
