@@ -51,8 +51,8 @@ from tests.support.archive_server import ArchiveStub  # noqa: E402
 from tests.support.metrics import metric  # noqa: E402
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, moto_server  # noqa: E402
 
-from thumbservice.adapters.s3_store import open_s3_client  # noqa: E402
-from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame  # noqa: E402
+from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame  # noqa: E402
+from thumbservice.adapters.storage.s3 import open_s3_client  # noqa: E402
 
 T = TypeVar("T")
 

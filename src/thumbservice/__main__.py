@@ -6,7 +6,7 @@ import sys
 
 from aiohttp import web
 
-from thumbservice.adapters.logs import configure_logging
+from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.entrypoints.config import ConfigError, Settings
 
 

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.support.archive_server import ArchiveStub, running_archive
 from tests.support.frames import FrameSet, build_test_frames
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
-from thumbservice.adapters.renderer import ProcessPoolRenderer
-from thumbservice.adapters.s3_store import open_s3_client
+from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
+from thumbservice.adapters.storage.s3 import open_s3_client
 from thumbservice.entrypoints.app import create_app
 from thumbservice.entrypoints.config import Settings
 from thumbservice.entrypoints.containers import Container

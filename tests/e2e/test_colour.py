@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from tests.support.archive_server import ArchiveStub
 from tests.support.frames import FrameSet
 from tests.support.imaging import decode, tile_shifts
-from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame
+from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame
 
 
 async def composite(client: TestClient, frame_id: int, **params: str) -> np.ndarray:

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from thumbservice.adapters.archive import HttpArchive
+from thumbservice.adapters.archive.http import HttpArchive
 from thumbservice.domain.errors import (
     ArchiveRefused,
     ArchiveTimeout,

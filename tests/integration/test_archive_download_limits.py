@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from thumbservice.adapters.archive import HttpArchive
+from thumbservice.adapters.archive.http import HttpArchive
 from thumbservice.domain.errors import FrameTooLarge
 from thumbservice.domain.frames import Frame
 

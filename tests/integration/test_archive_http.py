@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 
 from tests.support.archive_server import ArchiveStub, Fault, running_archive
-from thumbservice.adapters.archive import HttpArchive
-from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame
+from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame
+from thumbservice.adapters.archive.http import HttpArchive
 from thumbservice.domain.errors import (
     ArchiveRefused,
     ArchiveTimeout,

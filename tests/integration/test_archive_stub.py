@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from tests.support.archive_server import ArchiveStub, Fault, running_archive
-from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame
+from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame
 
 OWNER = "Token sample-owner-token"
 

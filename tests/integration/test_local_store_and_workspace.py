@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from thumbservice.adapters.local_store import LocalFileStore
+from thumbservice.adapters.storage.local import LocalFileStore
 from thumbservice.adapters.workspace import PREFIX, TempWorkspace
 
 KEY = "42.0123456789abcdef0123456789abcdef.jpg"

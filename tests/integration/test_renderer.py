@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.support.imaging import decode
-from thumbservice.adapters.renderer import ProcessPoolRenderer
-from thumbservice.adapters.samples import FrameSpec, write_frame
+from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame
+from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.domain.errors import FrameTooLarge, RenderFailed, UnreadableFrame
 from thumbservice.domain.requests import ThumbnailRequest
 

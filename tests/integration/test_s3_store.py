@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, dead_endpoint
-from thumbservice.adapters.s3_store import S3Store, open_s3_client
+from thumbservice.adapters.storage.s3 import S3Store, open_s3_client
 from thumbservice.domain.errors import StoreUnavailable
 
 KEY = "11245132.0123456789abcdef0123456789abcdef.jpg"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-from thumbservice.adapters.sample_archive import (
+from thumbservice.adapters.archive.dev.sample_archive import (
     OWNER_TOKEN,
     SampleArchive,
     build_sample_archive,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame
+from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame
 
 OWNER = "Token sample-owner-token"
 PRIVATE_PROPOSAL = "LCO2026B-999"

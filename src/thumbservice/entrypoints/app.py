@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from thumbservice.adapters.s3_store import S3Store
+from thumbservice.adapters.storage.s3 import S3Store
 from thumbservice.entrypoints import handlers
 from thumbservice.entrypoints.config import Settings
 from thumbservice.entrypoints.containers import Container

@@ -9,12 +9,12 @@ from typing import Any
 import aiohttp
 from dependency_injector import containers, providers
 
-from thumbservice.adapters.archive import HttpArchive, open_session
-from thumbservice.adapters.local_store import LocalFileStore
-from thumbservice.adapters.renderer import ProcessPoolRenderer
-from thumbservice.adapters.s3_store import S3Store, open_s3_client
-from thumbservice.adapters.sample_archive import SampleArchive, build_sample_archive
-from thumbservice.adapters.telemetry import PrometheusTelemetry
+from thumbservice.adapters.archive.dev.sample_archive import SampleArchive, build_sample_archive
+from thumbservice.adapters.archive.http import HttpArchive, open_session
+from thumbservice.adapters.observability.metrics import PrometheusTelemetry
+from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
+from thumbservice.adapters.storage.local import LocalFileStore
+from thumbservice.adapters.storage.s3 import S3Store, open_s3_client
 from thumbservice.adapters.workspace import TempWorkspace
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.frames import FrameRules, parse_colour_filters

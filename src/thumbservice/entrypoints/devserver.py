@@ -7,7 +7,7 @@ from thumbservice.entrypoints.config import Settings
 
 
 def print_examples(settings: Settings) -> None:
-    from thumbservice.adapters.sample_archive import build_sample_archive
+    from thumbservice.adapters.archive.dev.sample_archive import build_sample_archive
 
     records = build_sample_archive(settings.sample_archive_dir)
     base = settings.base_url

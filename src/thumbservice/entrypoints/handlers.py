@@ -7,8 +7,8 @@ import hashlib
 from aiohttp import web
 from dependency_injector.wiring import Provide, inject
 
-from thumbservice.adapters.local_store import LocalFileStore
-from thumbservice.adapters.telemetry import PrometheusTelemetry
+from thumbservice.adapters.observability.metrics import PrometheusTelemetry
+from thumbservice.adapters.storage.local import LocalFileStore
 from thumbservice.domain.requests import ThumbnailRequest
 from thumbservice.domain.service import Thumbnail, ThumbnailService
 from thumbservice.entrypoints import pages

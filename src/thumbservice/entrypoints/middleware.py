@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from thumbservice.adapters.telemetry import PrometheusTelemetry
+from thumbservice.adapters.observability.metrics import PrometheusTelemetry
 from thumbservice.domain import errors
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

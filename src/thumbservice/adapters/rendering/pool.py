@@ -11,7 +11,7 @@ from pathlib import Path
 
 import structlog
 
-from thumbservice.adapters import render_worker
+from thumbservice.adapters.rendering import worker as render_worker
 from thumbservice.domain.errors import RenderFailed
 from thumbservice.domain.requests import ThumbnailRequest
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from thumbservice.adapters.samples import FrameSpec, frame_record, write_frame
+from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame
 from thumbservice.domain.errors import ArchiveRefused, ArchiveUnavailable, FrameNotFound
 from thumbservice.domain.frames import Frame
 

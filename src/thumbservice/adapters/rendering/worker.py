@@ -14,7 +14,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from PIL import Image, ImageDraw, ImageFont
 
-from thumbservice.adapters.logs import configure_logging
+from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from thumbservice.domain.requests import ThumbnailRequest
 
@@ -53,7 +53,7 @@ def warm_up() -> None:
     """Import the heavy modules once per process, before the first real job arrives."""
     import fits2image.conversions  # noqa: F401
 
-    from thumbservice.adapters import alignment  # noqa: F401
+    from thumbservice.adapters.rendering import alignment  # noqa: F401
 
 
 def image_shape(path: str) -> tuple[int, ...]:
@@ -95,7 +95,7 @@ def _render(job: RenderJob) -> RenderOutcome:
     aligned: bool | None = None
     note = ""
     if wanted.colour and job.align:
-        from thumbservice.adapters.alignment import align_to_reference
+        from thumbservice.adapters.rendering.alignment import align_to_reference
 
         aligned_paths, report = align_to_reference(
             Path(paths[0]), [Path(p) for p in paths[1:]], Path(job.workdir)

@@ -1,0 +1,1 @@
+"""The science archive: the ArchiveGateway port's adapters."""

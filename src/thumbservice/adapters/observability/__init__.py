@@ -1,0 +1,1 @@
+"""Metrics and logs: the Telemetry port's adapter and the structlog set-up."""
