@@ -46,7 +46,7 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python benchmarks/service_benchmark.py
-	$(BIN)/python benchmarks/colour_alignment.py
+	$(BIN)/python benchmarks/color_alignment.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

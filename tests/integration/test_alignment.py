@@ -1,4 +1,4 @@
-"""Colour frames pointed a few pixels apart are put on the reference's grid before stacking."""
+"""Color frames pointed a few pixels apart are put on the reference's grid before stacking."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def test_stars_land_where_the_reference_wcs_puts_them(tmp_path: Path) -> None:
     assert magnitude(tuple(np.mean(errors_px, axis=0))) < 0.03
 
 
-def test_colour_composite_of_aligned_frames_has_no_fringes(
+def test_color_composite_of_aligned_frames_has_no_fringes(
     frames: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     red, visual, blue = frames

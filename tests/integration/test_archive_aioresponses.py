@@ -46,7 +46,7 @@ def sent_headers(mocked: aioresponses, method: str, url: str) -> dict[str, str]:
 async def test_get_frame_forwards_authorization(archive: HttpArchive, mocked: aioresponses) -> None:
     mocked.get(f"{ROOT}frames/42/", payload={"id": 42, "filename": "x.fits.fz"})
     frame = await archive.get_frame(42, TOKEN)
-    assert frame["id"] == 42
+    assert frame.id == 42
     assert sent_headers(mocked, "GET", f"{ROOT}frames/42/") == {"Authorization": TOKEN}
 
 
@@ -65,7 +65,7 @@ async def test_basename_search_uses_the_exact_index(
         f"{ROOT}frames/?basename_exact=ogg-e91",
         payload={"count": 1, "next": None, "previous": None, "results": [{"id": 1}]},
     )
-    assert await archive.find_by_basename("ogg-e91", TOKEN) == [{"id": 1}]
+    assert [f.id for f in await archive.find_by_basename("ogg-e91", TOKEN)] == [1]
 
 
 async def test_request_listing_follows_pagination(
@@ -75,8 +75,8 @@ async def test_request_listing_follows_pagination(
     second = f"{ROOT}frames/?offset=1000&request_id=7"
     mocked.get(first, payload={"count": 2, "next": second, "results": [{"id": 1}]})
     mocked.get(second, payload={"count": 2, "next": None, "results": [{"id": 2}]})
-    frames = await archive.list_request_frames(7, 91, TOKEN)
-    assert [f["id"] for f in frames] == [1, 2]
+    frames = await archive.list_observing_request_frames(7, 91, TOKEN)
+    assert [f.id for f in frames] == [1, 2]
     assert sent_headers(mocked, "GET", second) == {"Authorization": TOKEN}
 
 
@@ -89,7 +89,7 @@ async def test_authorization_never_follows_a_link_to_another_host(
         payload={"count": 2, "next": elsewhere, "results": [{"id": 1}]},
     )
     mocked.get(elsewhere, payload={"count": 2, "next": None, "results": [{"id": 2}]})
-    await archive.list_request_frames(7, 91, TOKEN)
+    await archive.list_observing_request_frames(7, 91, TOKEN)
     assert "Authorization" not in sent_headers(mocked, "GET", elsewhere)
 
 

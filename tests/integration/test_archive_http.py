@@ -17,7 +17,6 @@ from thumbservice.domain.errors import (
     ArchiveUnavailable,
     FrameNotFound,
 )
-from thumbservice.domain.frames import Frame
 
 OWNER = "Token sample-owner-token"
 
@@ -57,10 +56,10 @@ async def archive(stub: ArchiveStub) -> AsyncIterator[HttpArchive]:
 async def test_lookups_forward_authorization_and_respect_permissions(
     archive: HttpArchive, stub: ArchiveStub
 ) -> None:
-    assert (await archive.get_frame(1, None))["id"] == 1
+    assert (await archive.get_frame(1, None)).id == 1
     with pytest.raises(FrameNotFound):
         await archive.get_frame(4, None)
-    assert (await archive.get_frame(4, OWNER))["proposal_id"] == "LCO2026B-999"
+    assert (await archive.get_frame(4, OWNER)).proposal_id == "LCO2026B-999"
     assert ("/frames/4/", OWNER) in stub.lookups
     with pytest.raises(ArchiveRefused) as refused:
         await archive.get_frame(1, "Token nobody")
@@ -71,10 +70,10 @@ async def test_basename_and_paginated_request_listing(
     archive: HttpArchive, stub: ArchiveStub
 ) -> None:
     found = await archive.find_by_basename("ogg1m001-fa16-20190321-0002-e91", None)
-    assert [r["id"] for r in found] == [2]
+    assert [r.id for r in found] == [2]
     stub.max_limit = 1  # the adapter asks for 1000 a page; the server gives one
-    listed = await archive.list_request_frames(77, 91, OWNER)
-    assert [r["id"] for r in listed] == [1, 2, 3, 4]
+    listed = await archive.list_observing_request_frames(77, 91, OWNER)
+    assert [r.id for r in listed] == [1, 2, 3, 4]
     assert sum("request_id=77" in path for path, _ in stub.lookups) >= 4
     assert {auth for path, auth in stub.lookups if "request_id" in path} == {OWNER}
 
@@ -83,7 +82,7 @@ async def test_download_uses_the_presigned_url_without_authorization(
     archive: HttpArchive, stub: ArchiveStub, files: dict[int, Path], tmp_path: Path
 ) -> None:
     record = await archive.get_frame(1, OWNER)
-    size = await archive.download(Frame.from_record(record), tmp_path / "f.fits.fz")
+    size = await archive.download(record, tmp_path / "f.fits.fz")
     assert (tmp_path / "f.fits.fz").read_bytes() == files[1].read_bytes()
     assert size == files[1].stat().st_size
     assert stub.downloads[1] == 1
@@ -112,7 +111,7 @@ async def test_interrupted_download_leaves_no_file(
     record = await archive.get_frame(1, None)
     stub.file_fault = Fault(truncate=True)
     with pytest.raises(ArchiveUnavailable):
-        await archive.download(Frame.from_record(record), tmp_path / "f.fits.fz")
+        await archive.download(record, tmp_path / "f.fits.fz")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,7 +15,7 @@ from tests.support.imaging import decode
 from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.domain.errors import FrameTooLarge, RenderFailed, UnreadableFrame
-from thumbservice.domain.requests import ThumbnailRequest
+from thumbservice.domain.spec import ThumbnailSpec
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,8 @@ def renderer() -> Iterator[ProcessPoolRenderer]:
     renderer.close()
 
 
-def request(**query: str) -> ThumbnailRequest:
-    return ThumbnailRequest.from_query("1", query)
+def request(**query: str) -> ThumbnailSpec:
+    return ThumbnailSpec.from_query("1", query)
 
 
 async def test_renders_a_jpeg_that_fits_the_box(
@@ -59,7 +59,7 @@ async def test_renders_a_jpeg_that_fits_the_box(
     assert np.median(pixels) < 120  # dark sky
 
 
-async def test_colour_composite_with_a_white_label(
+async def test_color_composite_with_a_white_label(
     renderer: ProcessPoolRenderer, frames: dict[str, Path], tmp_path: Path
 ) -> None:
     sources = [frames["red"], frames["visual"], frames["blue"]]

@@ -75,9 +75,9 @@ def test_an_existing_archive_is_reused_and_a_stale_one_rebuilt(
 @pytest.mark.asyncio
 async def test_public_frame_by_id_and_basename(archive: SampleArchive) -> None:
     record = await archive.get_frame(1001, None)
-    assert record["id"] == 1001
+    assert record.id == 1001
     found = await archive.find_by_basename("ogg1m001-fa16-20190321-0101-e91", None)
-    assert [r["id"] for r in found] == [1001]
+    assert [r.id for r in found] == [1001]
     assert await archive.find_by_basename("ogg1m001-fa16-20190321-0101", None) == []
 
 
@@ -88,14 +88,16 @@ async def test_proprietary_frame_needs_a_token_on_its_proposal(
     with pytest.raises(FrameNotFound, match="Frame 1006 not found"):
         await archive.get_frame(1006, None)
     assert await archive.find_by_basename("ogg1m001-fa16-20260901-0042-e91", None) == []
-    assert await archive.list_request_frames(5005, 91, None) == []
+    assert await archive.list_observing_request_frames(5005, 91, None) == []
     record = await archive.get_frame(1006, OWNER_TOKEN)
-    assert record["proposal_id"] == "LCO2026B-999"
-    assert [r["id"] for r in await archive.list_request_frames(5005, 91, OWNER_TOKEN)] == [1006]
+    assert record.proposal_id == "LCO2026B-999"
+    assert [r.id for r in await archive.list_observing_request_frames(5005, 91, OWNER_TOKEN)] == [
+        1006
+    ]
     other = SampleArchive(archive_dir, tokens={"Token other": {"LCO2020A-001"}})
     with pytest.raises(FrameNotFound):
         await other.get_frame(1006, "Token other")
-    assert (await other.get_frame(1001, "Token other"))["id"] == 1001
+    assert (await other.get_frame(1001, "Token other")).id == 1001
 
 
 @pytest.mark.asyncio
@@ -103,13 +105,13 @@ async def test_unknown_token_is_refused(archive: SampleArchive) -> None:
     for call in (
         archive.get_frame(1001, "Token nope"),
         archive.find_by_basename("x", "Token nope"),
-        archive.list_request_frames(5002, 91, "Bearer nope"),
+        archive.list_observing_request_frames(5002, 91, "Bearer nope"),
     ):
         with pytest.raises(ArchiveRefused) as info:
             await call
         assert info.value.status == 401
         assert info.value.detail == {"detail": "Invalid token."}
-    assert (await archive.get_frame(1001, ""))["id"] == 1001
+    assert (await archive.get_frame(1001, "")).id == 1001
 
 
 @pytest.mark.asyncio
@@ -119,27 +121,27 @@ async def test_missing_frame(archive: SampleArchive) -> None:
 
 
 @pytest.mark.asyncio
-async def test_colour_request_listing(archive: SampleArchive) -> None:
-    frames = await archive.list_request_frames(5002, 91, None)
-    assert [r["id"] for r in frames] == [1002, 1003, 1004]
-    red, visual, blue = FrameRules().pick_colour_frames(Frame.from_record(r) for r in frames)
+async def test_color_request_listing(archive: SampleArchive) -> None:
+    frames = await archive.list_observing_request_frames(5002, 91, None)
+    assert [r.id for r in frames] == [1002, 1003, 1004]
+    red, visual, blue = FrameRules().pick_color_frames(frames)
     assert (red.id, visual.id, blue.id) == (1002, 1003, 1004)
-    assert await archive.list_request_frames(5002, 0, None) == []
-    assert [r["id"] for r in await archive.list_request_frames(5003, 0, None)] == [1005]
+    assert await archive.list_observing_request_frames(5002, 0, None) == []
+    assert [r.id for r in await archive.list_observing_request_frames(5003, 0, None)] == [1005]
 
 
 @pytest.mark.asyncio
 async def test_records_returned_are_copies(archive: SampleArchive) -> None:
-    record = await archive.get_frame(1001, None)
-    record["url"] = "sample:../../etc/passwd"  # type: ignore[index]
-    assert (await archive.get_frame(1001, None))["url"].startswith("sample:ogg1m001")
+    frame = await archive.get_frame(1001, None)
+    frame.record["url"] = "sample:../../etc/passwd"  # type: ignore[index]
+    assert str((await archive.get_frame(1001, None)).record["url"]).startswith("sample:ogg1m001")
 
 
 @pytest.mark.asyncio
 async def test_download_copies_the_file(
     archive: SampleArchive, archive_dir: Path, tmp_path: Path
 ) -> None:
-    frame = Frame.from_record(await archive.get_frame(1001, None))
+    frame = await archive.get_frame(1001, None)
     destination = tmp_path / "frame.fits.fz"
     written = await archive.download(frame, destination)
     expected = (archive_dir / str(frame.filename)).read_bytes()
@@ -173,7 +175,7 @@ async def test_download_refuses_urls_outside_the_archive(
 async def test_failed_download_removes_the_partial_file(
     archive: SampleArchive, tmp_path: Path
 ) -> None:
-    frame = Frame.from_record(await archive.get_frame(1001, None))
+    frame = await archive.get_frame(1001, None)
     with pytest.raises(ArchiveUnavailable):
         await archive.download(frame, tmp_path / "no-such-dir" / "out.fits")
     assert not (tmp_path / "no-such-dir").exists()
@@ -207,7 +209,7 @@ async def test_cancelled_download_removes_the_partial_file(
         return result
 
     monkeypatch.setattr(asyncio, "to_thread", stall_after_first_write)
-    frame = Frame.from_record(await archive.get_frame(1001, None))
+    frame = await archive.get_frame(1001, None)
     destination = tmp_path / "out.fits.fz"
     task = asyncio.create_task(archive.download(frame, destination))
     await asyncio.wait_for(wrote.wait(), 5)

@@ -14,11 +14,16 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from thumbservice.adapters.archive.dev.permissions import (
+    ProposalPermissions,
+    UnknownToken,
+    is_public,
+)
 
 PAST = "2020-03-21T10:11:12.345000Z"
 FUTURE = "2099-01-01T00:00:00Z"
@@ -66,15 +71,6 @@ class Fault:
         return True
 
 
-def _public(record: dict[str, Any]) -> bool:
-    value = record.get("public_date")
-    try:
-        date = datetime.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return (date if date.tzinfo else date.replace(tzinfo=UTC)) <= datetime.now(UTC)
-
-
 def _signature(frame_id: int, filename: str) -> str:
     return hashlib.sha256(f"stub/{frame_id}/{filename}".encode()).hexdigest()
 
@@ -108,6 +104,7 @@ class ArchiveStub:
     def __init__(self, files_dir: Path) -> None:
         self.files_dir = Path(files_dir)
         self.tokens: dict[str, set[str]] = {"Token sample-owner-token": {"LCO2026B-999"}}
+        self.permissions = ProposalPermissions(self.tokens)
         self.downloads: Counter[int] = Counter()
         self.lookups: list[tuple[str, str | None]] = []
         self.download_auth_headers: list[str | None] = []
@@ -131,7 +128,7 @@ class ArchiveStub:
         `public` moves public_date to the past or the future. Returns the record as served."""
         record = copy.deepcopy(record)
         frame_id = int(record["id"])
-        if public != _public(record):
+        if public != is_public(record):
             record["public_date"] = PAST if public else FUTURE
         self._records[frame_id] = record
         self._files.pop(frame_id, None)
@@ -163,13 +160,10 @@ class ArchiveStub:
                 return _reset(request)
             if fault.status:
                 return _drf_error(fault.status)
-        proposals: set[str] = set()
-        if auth is not None and auth.strip():  # DRF authenticates before it looks anything up
-            if auth not in self.tokens:
-                return _drf_error(401)
-            proposals = self.tokens[auth]
-        records = sorted(self._records.values(), key=lambda r: r["id"])
-        return [r for r in records if _public(r) or r.get("proposal_id") in proposals]
+        try:  # DRF authenticates before it looks anything up
+            return [dict(r) for r in self.permissions.visible(self._records.values(), auth)]
+        except UnknownToken:
+            return _drf_error(401)
 
     async def _detail(self, request: web.Request) -> web.Response:
         visible = await self._caller_records(request)

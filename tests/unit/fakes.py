@@ -11,7 +11,7 @@ from typing import Any
 
 from thumbservice.domain.errors import FrameNotFound, StoreUnavailable
 from thumbservice.domain.frames import Frame
-from thumbservice.domain.requests import ThumbnailRequest
+from thumbservice.domain.spec import ThumbnailSpec
 
 
 def record(frame_id: int = 11245132, **overrides: Any) -> dict[str, Any]:
@@ -49,32 +49,30 @@ class FakeArchive:
         owner = self.private.get(frame_id)
         return owner is None or owner == authorization
 
-    async def get_frame(self, frame_id: int, authorization: str | None) -> Mapping[str, Any]:
+    async def get_frame(self, frame_id: int, authorization: str | None) -> Frame:
         self.calls.append(("get_frame", frame_id, authorization))
         if self.fail_with is not None:
             raise self.fail_with
         if frame_id not in self.records or not self._visible(frame_id, authorization):
             raise FrameNotFound(f"Frame {frame_id} not found")
-        return self.records[frame_id]
+        return Frame.from_record(self.records[frame_id])
 
-    async def find_by_basename(
-        self, basename: str, authorization: str | None
-    ) -> list[Mapping[str, Any]]:
+    async def find_by_basename(self, basename: str, authorization: str | None) -> list[Frame]:
         self.calls.append(("find_by_basename", basename, authorization))
         return [
-            r
+            Frame.from_record(r)
             for i, r in self.records.items()
             if r.get("basename") == basename and self._visible(i, authorization)
         ]
 
-    async def list_request_frames(
-        self, request_id: int, reduction_level: int, authorization: str | None
-    ) -> list[Mapping[str, Any]]:
-        self.calls.append(("list_request_frames", request_id, authorization))
+    async def list_observing_request_frames(
+        self, observing_request_id: int, reduction_level: int, authorization: str | None
+    ) -> list[Frame]:
+        self.calls.append(("list_observing_request_frames", observing_request_id, authorization))
         return [
-            r
+            Frame.from_record(r)
             for i, r in self.records.items()
-            if r.get("request_id") == request_id
+            if r.get("request_id") == observing_request_id
             and r.get("reduction_level") == reduction_level
             and self._visible(i, authorization)
         ]
@@ -93,19 +91,17 @@ class FakeArchive:
 
 class FakeRenderer:
     def __init__(self) -> None:
-        self.calls: list[tuple[tuple[str, ...], ThumbnailRequest]] = []
+        self.calls: list[tuple[tuple[str, ...], ThumbnailSpec]] = []
         self.gate: asyncio.Event | None = None
         self.fail_with: Exception | None = None
 
-    async def render(
-        self, sources: Sequence[Path], request: ThumbnailRequest, workdir: Path
-    ) -> bytes:
-        self.calls.append((tuple(p.name for p in sources), request))
+    async def render(self, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path) -> bytes:
+        self.calls.append((tuple(p.name for p in sources), spec))
         if self.gate is not None:
             await self.gate.wait()
         if self.fail_with is not None:
             raise self.fail_with
-        return f"JPEG {request.width}x{request.height} of {len(sources)}".encode()
+        return f"JPEG {spec.width}x{spec.height} of {len(sources)}".encode()
 
 
 class FakeStore:
@@ -168,7 +164,7 @@ class RecordingTelemetry:
     def downloaded(self, nbytes: int) -> None:
         self.events["downloaded_bytes"] += nbytes
 
-    def rendered(self, seconds: float, colour: bool) -> None:
+    def rendered(self, seconds: float, color: bool) -> None:
         self.events["render"] += 1
 
     def store_failed(self, operation: str) -> None:

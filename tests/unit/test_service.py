@@ -13,7 +13,7 @@ from tests.unit.fakes import (
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.errors import (
     ArchiveUnavailable,
-    ColourFramesNotFound,
+    ColorFramesNotFound,
     DeadlineExceeded,
     FrameNotEligible,
     FrameNotFound,
@@ -21,8 +21,8 @@ from thumbservice.domain.errors import (
     StoreUnavailable,
 )
 from thumbservice.domain.frames import FrameRules
-from thumbservice.domain.requests import ThumbnailRequest
 from thumbservice.domain.service import ThumbnailService
+from thumbservice.domain.spec import ThumbnailSpec
 
 TOKEN = "Token owner"
 
@@ -48,7 +48,7 @@ class World:
         )
 
     async def ask(self, segment: str = "1", auth: str | None = None, **query: str):
-        return await self.service.thumbnail(ThumbnailRequest.from_query(segment, query), auth)
+        return await self.service.thumbnail(ThumbnailSpec.from_query(segment, query), auth)
 
 
 @pytest.fixture
@@ -179,28 +179,28 @@ async def test_deadline_exceeded() -> None:
         await world.ask()
 
 
-async def test_colour_uses_the_requests_red_visual_blue_frames(world: World) -> None:
+async def test_color_uses_the_requests_red_visual_blue_frames(world: World) -> None:
     for frame_id, element in [(11, "rp"), (12, "V"), (13, "B"), (14, "gp")]:
         world.archive.add(record(frame_id, request_id=99, primary_optical_element=element))
     result = await world.ask("12", auth=TOKEN, color="true")
     assert result.key.startswith("11.")
     sources, request = world.renderer.calls[0]
     assert sources == ("frame-0.fits.fz", "frame-1.fits.fz", "frame-2.fits.fz")
-    assert request.colour
+    assert request.color
     assert {world.archive.downloads[i] for i in (11, 12, 13)} == {1}
-    assert ("list_request_frames", 99, TOKEN) in world.archive.calls
+    assert ("list_observing_request_frames", 99, TOKEN) in world.archive.calls
 
 
-async def test_colour_without_all_filters_is_not_found(world: World) -> None:
+async def test_color_without_all_filters_is_not_found(world: World) -> None:
     world.archive.add(record(21, request_id=77, primary_optical_element="rp"))
     world.archive.add(record(22, request_id=77, primary_optical_element="V"))
-    with pytest.raises(ColourFramesNotFound):
+    with pytest.raises(ColorFramesNotFound):
         await world.ask("21", color="true")
 
 
-async def test_colour_key_differs_from_black_and_white(world: World) -> None:
+async def test_color_key_differs_from_black_and_white(world: World) -> None:
     for frame_id, element in [(31, "rp"), (32, "V"), (33, "B")]:
         world.archive.add(record(frame_id, request_id=55, primary_optical_element=element))
     bw = await world.ask("31")
-    colour = await world.ask("31", color="true")
-    assert bw.key != colour.key
+    color = await world.ask("31", color="true")
+    assert bw.key != color.key

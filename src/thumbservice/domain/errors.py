@@ -28,7 +28,7 @@ class FrameNotFound(ThumbnailError):
     """The archive does not show this frame to this caller (missing, or not theirs)."""
 
 
-class ColourFramesNotFound(FrameNotFound):
+class ColorFramesNotFound(FrameNotFound):
     """The request lacks one of the red, visual and blue frames."""
 
 

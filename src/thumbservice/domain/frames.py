@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from thumbservice.domain.errors import ColourFramesNotFound, FrameNotEligible
+from thumbservice.domain.errors import ColorFramesNotFound, FrameNotEligible
 
 FITS_SUFFIXES = (".fits", ".fits.fz")
 
@@ -15,13 +15,13 @@ DEFAULT_CONFIGURATION_TYPES = (
     "ARC", "BIAS", "BPM", "DARK", "DOUBLE", "EXPERIMENTAL", "EXPOSE", "GUIDE",
     "LAMPFLAT", "SKYFLAT", "SPECTRUM", "STANDARD", "TARGET", "TRAILED",
 )  # fmt: skip
-DEFAULT_COLOUR_CONFIGURATION_TYPES = ("EXPOSE", "STANDARD")
-DEFAULT_COLOUR_FILTERS: Mapping[str, tuple[str, ...]] = {
+DEFAULT_COLOR_CONFIGURATION_TYPES = ("EXPOSE", "STANDARD")
+DEFAULT_COLOR_FILTERS: Mapping[str, tuple[str, ...]] = {
     "red": ("R", "rp"),
     "visual": ("V",),
     "blue": ("B",),
 }
-COLOUR_REDUCTION_LEVEL = 91
+COLOR_REDUCTION_LEVEL = 91
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Frame:
     filename: str | None
     url: str | None
     proposal_id: str | None
-    request_id: int | None
+    observing_request_id: int | None
     configuration_type: str | None
     primary_optical_element: str | None
     reduction_level: int | None
@@ -47,7 +47,7 @@ class Frame:
             filename=_as_str(record.get("filename")),
             url=_as_str(record.get("url")),
             proposal_id=_as_str(record.get("proposal_id")),
-            request_id=_as_int(record.get("request_id")),
+            observing_request_id=_as_int(record.get("request_id")),
             configuration_type=_as_str(record.get("configuration_type")),
             primary_optical_element=_as_str(record.get("primary_optical_element")),
             reduction_level=_as_int(record.get("reduction_level")),
@@ -82,12 +82,12 @@ class FrameRules:
 
     required_keys: tuple[str, ...] = DEFAULT_REQUIRED_KEYS
     configuration_types: frozenset[str] = frozenset(DEFAULT_CONFIGURATION_TYPES)
-    colour_configuration_types: frozenset[str] = frozenset(DEFAULT_COLOUR_CONFIGURATION_TYPES)
-    colour_filters: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: dict(DEFAULT_COLOUR_FILTERS)
+    color_configuration_types: frozenset[str] = frozenset(DEFAULT_COLOR_CONFIGURATION_TYPES)
+    color_filters: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_COLOR_FILTERS)
     )
 
-    def check(self, frame: Frame, *, colour: bool) -> None:
+    def check(self, frame: Frame, *, color: bool) -> None:
         """Raise FrameNotEligible with a message for the first rule the frame breaks."""
         missing = [key for key in self.required_keys if frame.record.get(key) in (None, "")]
         if missing:
@@ -97,12 +97,12 @@ class FrameRules:
         ctype = frame.configuration_type
         if ctype not in self.configuration_types:
             raise FrameNotEligible(f"Cannot generate thumbnail for configuration_type={ctype}")
-        if colour:
-            if ctype not in self.colour_configuration_types:
+        if color:
+            if ctype not in self.color_configuration_types:
                 raise FrameNotEligible(
                     f"Cannot generate color thumbnail for configuration_type={ctype}"
                 )
-            if frame.request_id is None:
+            if frame.observing_request_id is None:
                 raise FrameNotEligible("Cannot generate color thumbnail: frame has no request_id")
         if not frame.is_fits:
             raise FrameNotEligible(
@@ -112,24 +112,24 @@ class FrameRules:
         if not frame.url:
             raise FrameNotEligible("Frame record has no download url")
 
-    def pick_colour_frames(self, frames: Iterable[Frame]) -> tuple[Frame, Frame, Frame]:
+    def pick_color_frames(self, frames: Iterable[Frame]) -> tuple[Frame, Frame, Frame]:
         """The first red, visual and blue FITS frame of a request (in the archive's order)."""
         chosen: dict[str, Frame] = {}
         for frame in frames:
-            if frame.reduction_level not in (None, COLOUR_REDUCTION_LEVEL):
+            if frame.reduction_level not in (None, COLOR_REDUCTION_LEVEL):
                 continue
             if not frame.is_fits or not frame.url or frame.id is None:
                 continue
-            for channel, filters in self.colour_filters.items():
+            for channel, filters in self.color_filters.items():
                 if channel not in chosen and frame.primary_optical_element in filters:
                     chosen[channel] = frame
         missing = [c for c in ("red", "visual", "blue") if c not in chosen]
         if missing:
-            raise ColourFramesNotFound("RVB frames not found (missing " + ", ".join(missing) + ")")
+            raise ColorFramesNotFound("RVB frames not found (missing " + ", ".join(missing) + ")")
         return chosen["red"], chosen["visual"], chosen["blue"]
 
 
-def parse_colour_filters(text: str) -> dict[str, tuple[str, ...]]:
+def parse_color_filters(text: str) -> dict[str, tuple[str, ...]]:
     """Parse `red=R,rp;visual=V;blue=B` into a channel -> filters mapping."""
     mapping: dict[str, tuple[str, ...]] = {}
     for part in text.split(";"):
@@ -140,11 +140,11 @@ def parse_colour_filters(text: str) -> dict[str, tuple[str, ...]]:
         filters = tuple(n.strip() for n in names.split(",") if n.strip())
         if not sep or channel not in ("red", "visual", "blue") or not filters:
             raise ValueError(
-                f"bad colour filter entry {part!r}; expected e.g. red=R,rp;visual=V;blue=B"
+                f"bad color filter entry {part!r}; expected e.g. red=R,rp;visual=V;blue=B"
             )
         mapping[channel] = filters
     if set(mapping) != {"red", "visual", "blue"}:
-        raise ValueError("colour filters must name red, visual and blue")
+        raise ValueError("color filters must name red, visual and blue")
     return mapping
 
 

@@ -5,13 +5,13 @@ Adapters implement them; tests implement them with hand-written fakes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from thumbservice.domain.frames import Frame
-from thumbservice.domain.requests import ThumbnailRequest
+from thumbservice.domain.spec import ThumbnailSpec
 
 
 class ArchiveGateway(Protocol):
@@ -21,15 +21,15 @@ class ArchiveGateway(Protocol):
     Errors are raised as domain errors (FrameNotFound, ArchiveRefused, ArchiveUnavailable, ...).
     """
 
-    async def get_frame(self, frame_id: int, authorization: str | None) -> Mapping[str, Any]: ...
+    async def get_frame(self, frame_id: int, authorization: str | None) -> Frame: ...
 
-    async def find_by_basename(
-        self, basename: str, authorization: str | None
-    ) -> list[Mapping[str, Any]]: ...
+    async def find_by_basename(self, basename: str, authorization: str | None) -> list[Frame]: ...
 
-    async def list_request_frames(
-        self, request_id: int, reduction_level: int, authorization: str | None
-    ) -> list[Mapping[str, Any]]: ...
+    async def list_observing_request_frames(
+        self, observing_request_id: int, reduction_level: int, authorization: str | None
+    ) -> list[Frame]:
+        """Every frame of one observing request at that reduction level, in the archive's order."""
+        ...
 
     async def download(self, frame: Frame, destination: Path) -> int:
         """Stream the frame's file to `destination`; return the number of bytes written."""
@@ -43,10 +43,8 @@ class ArchiveGateway(Protocol):
 class ImageRenderer(Protocol):
     """Turns FITS files into a JPEG, off the event loop."""
 
-    async def render(
-        self, sources: Sequence[Path], request: ThumbnailRequest, workdir: Path
-    ) -> bytes:
-        """One source for black-and-white, three (red, visual, blue) for colour."""
+    async def render(self, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path) -> bytes:
+        """One source for black-and-white, three (red, visual, blue) for color."""
         ...
 
 
@@ -83,7 +81,7 @@ class Telemetry(Protocol):
 
     def downloaded(self, nbytes: int) -> None: ...
 
-    def rendered(self, seconds: float, colour: bool) -> None: ...
+    def rendered(self, seconds: float, color: bool) -> None: ...
 
     def store_failed(self, operation: str) -> None: ...
 
@@ -100,7 +98,7 @@ class NullTelemetry:
     def downloaded(self, nbytes: int) -> None:
         pass
 
-    def rendered(self, seconds: float, colour: bool) -> None:
+    def rendered(self, seconds: float, color: bool) -> None:
         pass
 
     def store_failed(self, operation: str) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from thumbservice.domain.concurrency import RenderAdmission, SingleFlight
 from thumbservice.domain.errors import DeadlineExceeded, FrameNotFound, StoreUnavailable
-from thumbservice.domain.frames import COLOUR_REDUCTION_LEVEL, Frame, FrameRules, frame_ids
+from thumbservice.domain.frames import COLOR_REDUCTION_LEVEL, Frame, FrameRules, frame_ids
 from thumbservice.domain.ports import (
     ArchiveGateway,
     ImageRenderer,
@@ -20,7 +19,7 @@ from thumbservice.domain.ports import (
     Telemetry,
     Workspace,
 )
-from thumbservice.domain.requests import FrameRef, ThumbnailRequest, cache_key
+from thumbservice.domain.spec import FrameRef, ThumbnailSpec, cache_key
 
 CONTENT_TYPE = "image/jpeg"
 ONE_WEEK = 7 * 24 * 3600
@@ -68,34 +67,34 @@ class ThumbnailService:
         self.deadline = deadline
         self.flights: SingleFlight[_Rendered] = SingleFlight()
 
-    async def thumbnail(self, request: ThumbnailRequest, authorization: str | None) -> Thumbnail:
+    async def thumbnail(self, spec: ThumbnailSpec, authorization: str | None) -> Thumbnail:
         """The story of one request; the archive lookup is the permission check, every time."""
         try:
             async with asyncio.timeout(self.deadline):
-                return await self._thumbnail(request, authorization)
+                return await self._thumbnail(spec, authorization)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"The thumbnail took longer than the {self.deadline:g} s deadline"
             ) from None
 
-    async def _thumbnail(self, request: ThumbnailRequest, authorization: str | None) -> Thumbnail:
-        frame = await self.find_frame(request.frame, authorization)
-        self.rules.check(frame, colour=request.colour)
-        sources = await self._sources(frame, request, authorization)
-        key = cache_key(frame_ids(sources), request)
+    async def _thumbnail(self, spec: ThumbnailSpec, authorization: str | None) -> Thumbnail:
+        frame = await self.find_frame(spec.frame, authorization)
+        self.rules.check(frame, color=spec.color)
+        sources = await self._sources(frame, spec, authorization)
+        key = cache_key(frame_ids(sources), spec)
 
-        if request.image:
+        if spec.image:
             data = await self._stored_image(key)
             self.telemetry.cache_lookup(hit=data is not None)
             if data is None:
-                data = (await self._render_once(key, sources, request)).data
+                data = (await self._render_once(key, sources, spec)).data
                 return Thumbnail(key, frame.proposal_id, cache_hit=False, data=data)
             return Thumbnail(key, frame.proposal_id, cache_hit=True, data=data)
 
         hit = await self._exists(key)
         self.telemetry.cache_lookup(hit=hit)
         if not hit:
-            rendered = await self._render_once(key, sources, request)
+            rendered = await self._render_once(key, sources, spec)
             if not rendered.stored:
                 raise StoreUnavailable(
                     "The thumbnail was rendered but could not be stored; retry later "
@@ -106,7 +105,7 @@ class ThumbnailService:
 
     async def find_frame(self, ref: FrameRef, authorization: str | None) -> Frame:
         if ref.frame_id is not None:
-            return Frame.from_record(await self.archive.get_frame(ref.frame_id, authorization))
+            return await self.archive.get_frame(ref.frame_id, authorization)
         assert ref.basename is not None
         found = await self.archive.find_by_basename(ref.basename, authorization)
         if len(found) != 1:
@@ -115,37 +114,37 @@ class ThumbnailService:
                 if not found
                 else f"Basename {ref.basename} matches {len(found)} frames"
             )
-        return Frame.from_record(found[0])
+        return found[0]
 
     async def _sources(
-        self, frame: Frame, request: ThumbnailRequest, authorization: str | None
+        self, frame: Frame, spec: ThumbnailSpec, authorization: str | None
     ) -> tuple[Frame, ...]:
-        if not request.colour:
+        if not spec.color:
             return (frame,)
-        assert frame.request_id is not None
-        records: list[Mapping[str, Any]] = await self.archive.list_request_frames(
-            frame.request_id, COLOUR_REDUCTION_LEVEL, authorization
+        assert frame.observing_request_id is not None
+        frames = await self.archive.list_observing_request_frames(
+            frame.observing_request_id, COLOR_REDUCTION_LEVEL, authorization
         )
-        return self.rules.pick_colour_frames(Frame.from_record(r) for r in records)
+        return self.rules.pick_color_frames(frames)
 
     async def _render_once(
-        self, key: str, sources: Sequence[Frame], request: ThumbnailRequest
+        self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec
     ) -> _Rendered:
         return await self.flights.run(
             key,
-            lambda: self._render_and_store(key, sources, request),
+            lambda: self._render_and_store(key, sources, spec),
             on_join=self.telemetry.single_flight_joined,
         )
 
     async def _render_and_store(
-        self, key: str, sources: Sequence[Frame], request: ThumbnailRequest
+        self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec
     ) -> _Rendered:
         async with self.admission.admit(), self.workspace.directory() as workdir:
             paths = await self._download_all(sources, workdir)
             async with self.admission.render_slot():
                 started = time.perf_counter()
-                data = await self.renderer.render(paths, request, workdir)
-                self.telemetry.rendered(time.perf_counter() - started, request.colour)
+                data = await self.renderer.render(paths, spec, workdir)
+                self.telemetry.rendered(time.perf_counter() - started, spec.color)
         try:
             await self.store.put(key, data, CONTENT_TYPE)
         except StoreUnavailable:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from thumbservice.domain.frames import (
-    DEFAULT_COLOUR_CONFIGURATION_TYPES,
+    DEFAULT_COLOR_CONFIGURATION_TYPES,
     DEFAULT_CONFIGURATION_TYPES,
     DEFAULT_REQUIRED_KEYS,
-    parse_colour_filters,
+    parse_color_filters,
 )
 
 PLACEHOLDER_BUCKET = "changeme"
@@ -40,7 +40,7 @@ class Settings:
     public_url: str | None = None
     required_frame_validation_keys: tuple[str, ...] = DEFAULT_REQUIRED_KEYS
     valid_configuration_types: tuple[str, ...] = DEFAULT_CONFIGURATION_TYPES
-    valid_configuration_types_for_color_thumbs: tuple[str, ...] = DEFAULT_COLOUR_CONFIGURATION_TYPES
+    valid_configuration_types_for_color_thumbs: tuple[str, ...] = DEFAULT_COLOR_CONFIGURATION_TYPES
     color_filters: str = "red=R,rp;visual=V;blue=B"
     color_alignment: bool = True
     host: str = "0.0.0.0"
@@ -102,9 +102,9 @@ class Settings:
                 "VALID_CONFIGURATION_TYPES", DEFAULT_CONFIGURATION_TYPES
             ),
             valid_configuration_types_for_color_thumbs=e.names(
-                "VALID_CONFIGURATION_TYPES_FOR_COLOR_THUMBS", DEFAULT_COLOUR_CONFIGURATION_TYPES
+                "VALID_CONFIGURATION_TYPES_FOR_COLOR_THUMBS", DEFAULT_COLOR_CONFIGURATION_TYPES
             ),
-            color_filters=e.colour_filters("COLOR_FILTERS", defaults.color_filters),
+            color_filters=e.color_filters("COLOR_FILTERS", defaults.color_filters),
             color_alignment=e.boolean("COLOR_ALIGNMENT", True),
             host=e.text("HOST", defaults.host),
             port=e.integer("PORT", defaults.port, 0, 65535),
@@ -224,10 +224,10 @@ class _Env:
             raise ConfigError(f"{name} must list at least one name")
         return names
 
-    def colour_filters(self, name: str, default: str) -> str:
+    def color_filters(self, name: str, default: str) -> str:
         value = self.text(name, default)
         try:
-            parse_colour_filters(value)
+            parse_color_filters(value)
         except ValueError as err:
             raise ConfigError(f"{name}: {err}") from None
         return value

@@ -17,7 +17,7 @@ from thumbservice.adapters.storage.local import LocalFileStore
 from thumbservice.adapters.storage.s3 import S3Store, open_s3_client
 from thumbservice.adapters.workspace import TempWorkspace
 from thumbservice.domain.concurrency import RenderAdmission
-from thumbservice.domain.frames import FrameRules, parse_colour_filters
+from thumbservice.domain.frames import FrameRules, parse_color_filters
 from thumbservice.domain.service import ThumbnailService
 from thumbservice.entrypoints.config import Settings
 from thumbservice.entrypoints.readiness import Readiness
@@ -45,7 +45,7 @@ def _renderer(settings: Settings) -> Iterator[ProcessPoolRenderer]:
     renderer = ProcessPoolRenderer(
         settings.render_workers,
         max_pixels=settings.max_image_pixels,
-        align_colour=settings.color_alignment,
+        align_color=settings.color_alignment,
         render_timeout=settings.render_timeout,
         log_level=settings.log_level,
         log_format=settings.log_format,
@@ -72,8 +72,8 @@ def _rules(settings: Settings) -> FrameRules:
     return FrameRules(
         required_keys=settings.required_frame_validation_keys,
         configuration_types=frozenset(settings.valid_configuration_types),
-        colour_configuration_types=frozenset(settings.valid_configuration_types_for_color_thumbs),
-        colour_filters=parse_colour_filters(settings.color_filters),
+        color_configuration_types=frozenset(settings.valid_configuration_types_for_color_thumbs),
+        color_filters=parse_color_filters(settings.color_filters),
     )
 
 

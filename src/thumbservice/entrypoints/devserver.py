@@ -12,7 +12,7 @@ def print_examples(settings: Settings) -> None:
     records = build_sample_archive(settings.sample_archive_dir)
     base = settings.base_url
     first = records[0]
-    colour = next((r for r in records if r.get("primary_optical_element") == "V"), first)
+    color = next((r for r in records if r.get("primary_optical_element") == "V"), first)
     private = next((r for r in records if str(r.get("public_date", "")) > "2090"), None)
     lines = [
         "",
@@ -21,7 +21,7 @@ def print_examples(settings: Settings) -> None:
         f"  curl '{base}/{first['id']}/?width=300&image=true' > t.jpg",
         f"  curl '{base}/{first['id']}/?width=500&height=500&label=So%20many%20stars'",
         f"  curl '{base}/{first['basename']}/?width=400'",
-        f"  curl '{base}/{colour['id']}/?color=true&width=600&height=600&image=true' > colour.jpg",
+        f"  curl '{base}/{color['id']}/?color=true&width=600&height=600&image=true' > color.jpg",
     ]
     if private is not None:
         lines.append(

@@ -9,8 +9,8 @@ from dependency_injector.wiring import Provide, inject
 
 from thumbservice.adapters.observability.metrics import PrometheusTelemetry
 from thumbservice.adapters.storage.local import LocalFileStore
-from thumbservice.domain.requests import ThumbnailRequest
 from thumbservice.domain.service import Thumbnail, ThumbnailService
+from thumbservice.domain.spec import ThumbnailSpec
 from thumbservice.entrypoints import pages
 from thumbservice.entrypoints.config import Settings
 from thumbservice.entrypoints.openapi import openapi
@@ -25,12 +25,12 @@ async def thumbnail(
     service: ThumbnailService = Provide["service"],
     settings: Settings = Provide["settings"],
 ) -> web.StreamResponse:
-    wanted = ThumbnailRequest.from_query(
+    spec = ThumbnailSpec.from_query(
         request.match_info["frame"], request.query, max_size=settings.max_thumbnail_size
     )
-    result = await service.thumbnail(wanted, request.headers.get("Authorization"))
+    result = await service.thumbnail(spec, request.headers.get("Authorization"))
     request["cache"] = "hit" if result.cache_hit else "miss"
-    if wanted.image:
+    if spec.image:
         return _image(request, result)
     return web.json_response({"url": result.url, "propid": result.propid})
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from thumbservice import __version__
-from thumbservice.domain.requests import DEFAULT_PERCENTILE, DEFAULT_QUALITY, DEFAULT_SIZE
+from thumbservice.domain.spec import DEFAULT_PERCENTILE, DEFAULT_QUALITY, DEFAULT_SIZE
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -44,7 +44,7 @@ def openapi(max_size: int) -> dict[str, Any]:
             "schema": {"type": "string", "maxLength": 256},
             "description": "White text in the lower left corner",
         },
-        _boolean("color", "Colour composite of the request's red, visual and blue frames"),
+        _boolean("color", "Color composite of the request's red, visual and blue frames"),
         _boolean("median", "Median-subtracted stretch clipped at `percentile`"),
         {
             "name": "percentile",

@@ -26,7 +26,7 @@ code{background:#eee;padding:0 .2em}</style></head><body>
 <li><code>width</code>, <code>height</code> &mdash; the box the thumbnail fits in, in pixels
 (default 200; the aspect ratio is kept)</li>
 <li><code>label</code> &mdash; white text in the lower left corner</li>
-<li><code>color=true</code> &mdash; a colour composite of the request's red, visual and blue
+<li><code>color=true</code> &mdash; a color composite of the request's red, visual and blue
 frames</li>
 <li><code>median=true</code>, <code>percentile</code> (default 99.5) &mdash; median-subtracted
 stretch</li>

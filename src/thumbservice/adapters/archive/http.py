@@ -49,27 +49,27 @@ class HttpArchive:
         self.download_timeout = download_timeout
         self.max_download_bytes = max_download_bytes
 
-    async def get_frame(self, frame_id: int, authorization: str | None) -> Mapping[str, Any]:
+    async def get_frame(self, frame_id: int, authorization: str | None) -> Frame:
         url = self.root / "frames" / str(frame_id) / ""
         try:
-            return await self._get_json(url, authorization, self.metadata_timeout)
+            return Frame.from_record(
+                await self._get_json(url, authorization, self.metadata_timeout)
+            )
         except FrameNotFound:
             raise FrameNotFound(f"Frame {frame_id} not found") from None
 
-    async def find_by_basename(
-        self, basename: str, authorization: str | None
-    ) -> list[Mapping[str, Any]]:
+    async def find_by_basename(self, basename: str, authorization: str | None) -> list[Frame]:
         url = (self.root / "frames" / "").with_query(basename_exact=basename)
         page = await self._get_json(url, authorization, self.metadata_timeout)
         return _results(page)
 
-    async def list_request_frames(
-        self, request_id: int, reduction_level: int, authorization: str | None
-    ) -> list[Mapping[str, Any]]:
+    async def list_observing_request_frames(
+        self, observing_request_id: int, reduction_level: int, authorization: str | None
+    ) -> list[Frame]:
         url: URL | None = (self.root / "frames" / "").with_query(
-            request_id=str(request_id), reduction_level=str(reduction_level), limit="1000"
+            request_id=str(observing_request_id), reduction_level=str(reduction_level), limit="1000"
         )
-        frames: list[Mapping[str, Any]] = []
+        frames: list[Frame] = []
         pages = 0
         while url is not None and pages < MAX_PAGES:
             page = await self._get_json(url, authorization, self.list_timeout)
@@ -171,11 +171,11 @@ class HttpArchive:
         raise ArchiveUnavailable(f"The archive answered {status}")
 
 
-def _results(page: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _results(page: Mapping[str, Any]) -> list[Frame]:
     results = page.get("results")
     if not isinstance(results, list):
         raise ArchiveUnavailable("The archive's list answer has no results")
-    return [r for r in results if isinstance(r, Mapping)]
+    return [Frame.from_record(r) for r in results if isinstance(r, Mapping)]
 
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> Any:

@@ -78,8 +78,8 @@ class PrometheusTelemetry:
     def downloaded(self, nbytes: int) -> None:
         self.downloaded_bytes.inc(nbytes)
 
-    def rendered(self, seconds: float, colour: bool) -> None:
-        kind = "colour" if colour else "bw"
+    def rendered(self, seconds: float, color: bool) -> None:
+        kind = "colour" if color else "bw"  # a published metric label: kept
         self.renders.labels(kind).inc()
         self.render_seconds.labels(kind).observe(seconds)
 

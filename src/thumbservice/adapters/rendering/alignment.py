@@ -1,9 +1,9 @@
-"""Put the frames of a colour composite on one pixel grid before fits2image stacks them.
+"""Put the frames of a color composite on one pixel grid before fits2image stacks them.
 
 The red, visual and blue frames of one request are separate exposures, and the telescope does
 not return to exactly the same pointing between them: they typically land a few pixels apart,
 sometimes with a small rotation. fits2image stacks the three channels pixel for pixel, so
-without this every star gets coloured fringes. Each frame's WCS says where it points, so the
+without this every star gets colored fringes. Each frame's WCS says where it points, so the
 other frames are resampled onto the reference frame's pixel grid through the mapping their
 WCSs imply. When that cannot be done safely the original frames are rendered as they are.
 
@@ -151,7 +151,7 @@ def _fall_back(
     originals: list[Path], reason: str, shifts: tuple[tuple[float, float], ...]
 ) -> tuple[list[Path], AlignmentReport]:
     logger.warning(
-        "Rendering colour frames unaligned: %s (%s)",
+        "Rendering color frames unaligned: %s (%s)",
         reason,
         ", ".join(path.name for path in originals),
     )

@@ -13,7 +13,7 @@ import structlog
 
 from thumbservice.adapters.rendering import worker as render_worker
 from thumbservice.domain.errors import RenderFailed
-from thumbservice.domain.requests import ThumbnailRequest
+from thumbservice.domain.spec import ThumbnailSpec
 
 log = structlog.get_logger("thumbservice.renderer")
 
@@ -31,14 +31,14 @@ class ProcessPoolRenderer:
         workers: int,
         *,
         max_pixels: int,
-        align_colour: bool = True,
+        align_color: bool = True,
         render_timeout: float | None = None,
         log_level: str = "INFO",
         log_format: str = "json",
     ) -> None:
         self.workers = workers
         self.max_pixels = max_pixels
-        self.align_colour = align_colour
+        self.align_color = align_color
         self.render_timeout = render_timeout
         self.log_settings = (log_level, log_format)
         self._pool: ProcessPoolExecutor | None = None
@@ -66,17 +66,15 @@ class ProcessPoolRenderer:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    async def render(
-        self, sources: Sequence[Path], request: ThumbnailRequest, workdir: Path
-    ) -> bytes:
+    async def render(self, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path) -> bytes:
         self.start()
         assert self._pool is not None
         job = render_worker.RenderJob(
             sources=tuple(str(p) for p in sources),
             workdir=str(workdir),
-            request=request,
+            spec=spec,
             max_pixels=self.max_pixels,
-            align=self.align_colour,
+            align=self.align_color,
         )
         pool = self._pool
         try:
@@ -95,7 +93,7 @@ class ProcessPoolRenderer:
             self._replace(pool)
             raise RenderFailed("A render worker died while rendering; retry the request") from None
         if outcome.aligned is False:
-            log.warning("colour_alignment_fallback", reason=outcome.note)
+            log.warning("color_alignment_fallback", reason=outcome.note)
         return outcome.data
 
     def _replace(self, broken: ProcessPoolExecutor, kill: bool = False) -> None:

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
-from thumbservice.domain.requests import ThumbnailRequest
+from thumbservice.domain.spec import ThumbnailSpec
 
 FONT_PATH = Path(__file__).with_name("fonts") / "DejaVuSansMono.ttf"
 OUTPUT_NAME = "thumbnail.jpg"
@@ -26,11 +26,11 @@ log = logging.getLogger("thumbservice.render")
 
 @dataclass(frozen=True)
 class RenderJob:
-    """Everything a worker needs, picklable: the request travels as the domain's own value."""
+    """Everything a worker needs, picklable: the spec travels as the domain's own value."""
 
     sources: tuple[str, ...]
     workdir: str
-    request: ThumbnailRequest
+    spec: ThumbnailSpec
     max_pixels: int
     align: bool = True
     font_path: str = str(FONT_PATH)
@@ -90,11 +90,11 @@ def _render(job: RenderJob) -> RenderOutcome:
                 f"The image is {width}x{height} pixels, above the limit of {job.max_pixels}"
             )
 
-    wanted = job.request
+    wanted = job.spec
     paths = list(job.sources)
     aligned: bool | None = None
     note = ""
-    if wanted.colour and job.align:
+    if wanted.color and job.align:
         from thumbservice.adapters.rendering.alignment import align_to_reference
 
         aligned_paths, report = align_to_reference(
@@ -109,8 +109,8 @@ def _render(job: RenderJob) -> RenderOutcome:
         raise UnreadableFrame("The scratch directory disappeared before rendering")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
-        if wanted.colour:
-            _render_colour(job, paths, output)
+        if wanted.color:
+            _render_color(job, paths, output)
         elif not fits_to_jpg(
             paths[0],
             str(output),
@@ -128,14 +128,14 @@ def _render(job: RenderJob) -> RenderOutcome:
     return RenderOutcome(output.read_bytes(), aligned, note)
 
 
-def _render_colour(job: RenderJob, paths: list[str], output: Path) -> None:
-    """fits2image's colour mode, written losslessly, then labelled in white and encoded once.
+def _render_color(job: RenderJob, paths: list[str], output: Path) -> None:
+    """fits2image's color mode, written losslessly, then labelled in white and encoded once.
 
-    fits2image draws labels with a single-channel fill, which comes out red on a colour image.
+    fits2image draws labels with a single-channel fill, which comes out red on a color image.
     """
     from fits2image.conversions import fits_to_img
 
-    wanted = job.request
+    wanted = job.spec
     composite = Path(job.workdir) / "composite.tiff"
     if not fits_to_img(
         paths,
@@ -147,7 +147,7 @@ def _render_colour(job: RenderJob, paths: list[str], output: Path) -> None:
         median=wanted.median,
         percentile=wanted.percentile,
     ):
-        raise UnreadableFrame("The colour frames could not be rendered (fits2image gave up)")
+        raise UnreadableFrame("The color frames could not be rendered (fits2image gave up)")
     with Image.open(composite) as opened:
         image = opened.convert("RGB")
     if wanted.label:

@@ -68,20 +68,20 @@ def frame_wcs(spec: FrameSpec) -> WCS:
     return wcs
 
 
-# How much brighter a star of colour +1 (red) or -1 (blue) is through each filter.
-COLOUR_RESPONSE = {"B": -0.6, "gp": -0.3, "V": 0.0, "rp": 0.4, "R": 0.4, "ip": 0.6, "zs": 0.7}
+# How much brighter a star of color +1 (red) or -1 (blue) is through each filter.
+COLOR_RESPONSE = {"B": -0.6, "gp": -0.3, "V": 0.0, "rp": 0.4, "R": 0.4, "ip": 0.6, "zs": 0.7}
 
 
 def star_catalogue(field_seed: int, count: int, radius_deg: float) -> np.ndarray:
-    """Stars around the field centre: columns RA, Dec (degrees), peak flux and colour (-1..1)."""
+    """Stars around the field centre: columns RA, Dec (degrees), peak flux and color (-1..1)."""
     rng = np.random.default_rng(field_seed)
     ra0, dec0 = FIELD_CENTRE
     dra = rng.uniform(-radius_deg, radius_deg, count) / math.cos(math.radians(dec0))
     ddec = rng.uniform(-radius_deg, radius_deg, count)
     # A steep luminosity function: a few bright stars, many faint ones.
     flux = 200.0 * (1.0 + rng.pareto(1.5, count))
-    colour = rng.uniform(-1.0, 1.0, count)
-    return np.column_stack([ra0 + dra, dec0 + ddec, np.minimum(flux, 60000.0), colour])
+    color = rng.uniform(-1.0, 1.0, count)
+    return np.column_stack([ra0 + dra, dec0 + ddec, np.minimum(flux, 60000.0), color])
 
 
 def render_pixels(spec: FrameSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +97,7 @@ def render_pixels(spec: FrameSpec) -> tuple[np.ndarray, np.ndarray]:
     sigma = 2.2
     radius = 9
     inside = (x > -radius) & (x < spec.width + radius) & (y > -radius) & (y < spec.height + radius)
-    response = COLOUR_RESPONSE.get(spec.filter, 0.0)
+    response = COLOR_RESPONSE.get(spec.filter, 0.0)
     fluxes = stars[inside, 2] * (1.0 + response * stars[inside, 3])
     for sx, sy, flux in zip(x[inside], y[inside], fluxes, strict=True):
         x0, x1 = max(int(sx) - radius, 0), min(int(sx) + radius + 1, spec.width)

@@ -14,11 +14,14 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame
+from thumbservice.adapters.archive.dev.permissions import (
+    INVALID_TOKEN,
+    ProposalPermissions,
+    UnknownToken,
+)
 from thumbservice.domain.errors import ArchiveRefused, ArchiveUnavailable, FrameNotFound
 from thumbservice.domain.frames import Frame
 
@@ -32,10 +35,10 @@ DEFAULT_TOKENS: Mapping[str, set[str]] = {OWNER_TOKEN: {PROPRIETARY_PROPOSAL}}
 CHUNK_SIZE = 1024 * 1024
 
 
-def _colour_spec(
+def _color_spec(
     basename: str, band: str, noise_seed: int, offset: tuple[float, float], rotation: float
 ) -> FrameSpec:
-    """One frame of the colour request: the same field through each filter, re-pointed a bit."""
+    """One frame of the color request: the same field through each filter, re-pointed a bit."""
     return FrameSpec(
         basename,
         width=2048,
@@ -90,17 +93,17 @@ def _sample_frames() -> list[tuple[int, FrameSpec, dict[str, object]]]:
         (1001, public_image, {}),
         (
             1002,
-            _colour_spec("ogg1m001-fa16-20190321-0102-e91", "rp", 2, (0.0, 0.0), 0.0),
+            _color_spec("ogg1m001-fa16-20190321-0102-e91", "rp", 2, (0.0, 0.0), 0.0),
             {"related_frames": [1003, 1004]},
         ),
         (
             1003,
-            _colour_spec("ogg1m001-fa16-20190321-0103-e91", "V", 3, (12.0, -7.0), 0.4),
+            _color_spec("ogg1m001-fa16-20190321-0103-e91", "V", 3, (12.0, -7.0), 0.4),
             {"related_frames": [1002, 1004]},
         ),
         (
             1004,
-            _colour_spec("ogg1m001-fa16-20190321-0104-e91", "B", 4, (-9.0, 5.0), -0.3),
+            _color_spec("ogg1m001-fa16-20190321-0104-e91", "B", 4, (-9.0, 5.0), -0.3),
             {"related_frames": [1002, 1003]},
         ),
         (1005, bias, {}),
@@ -172,27 +175,16 @@ def build_sample_archive(directory: Path) -> list[dict]:
     return records
 
 
-def _parse_date(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 class SampleArchive:
     """The `ArchiveGateway` over a directory made by `build_sample_archive`.
 
-    Permissions follow the real archive, so the service's authorization handling is exercised
-    locally too: proprietary frames are visible only to a token on their proposal, unknown tokens
-    are refused with 401, and hidden frames look exactly like missing ones.
+    Permissions are the stand-in archives' one rule (`permissions.py`), so the service's
+    authorization handling is exercised locally too.
     """
 
     def __init__(self, directory: Path, tokens: Mapping[str, set[str]] | None = None) -> None:
         self._directory = Path(directory)
-        self._tokens: Mapping[str, set[str]] = DEFAULT_TOKENS if tokens is None else tokens
+        self._permissions = ProposalPermissions(DEFAULT_TOKENS if tokens is None else tokens)
         self._records: list[dict] | None = None
 
     def _all(self) -> list[dict]:
@@ -204,46 +196,30 @@ class SampleArchive:
             self._records = records
         return self._records
 
-    def _proposals(self, authorization: str | None) -> set[str]:
-        """The proposals the caller may see; an unknown token is refused like DRF does."""
-        if authorization is None or not authorization.strip():
-            return set()
-        proposals = self._tokens.get(authorization)
-        if proposals is None:
-            raise ArchiveRefused("Invalid token.", 401, {"detail": "Invalid token."})
-        return set(proposals)
+    def _visible(self, authorization: str | None) -> list[Frame]:
+        try:
+            records = self._permissions.visible(self._all(), authorization)
+        except UnknownToken:
+            raise ArchiveRefused(INVALID_TOKEN, 401, {"detail": INVALID_TOKEN}) from None
+        return [Frame.from_record(copy.deepcopy(r)) for r in records]
 
-    @staticmethod
-    def _visible(record: Mapping[str, Any], proposals: set[str]) -> bool:
-        public_date = _parse_date(record.get("public_date"))
-        if public_date is not None and public_date <= datetime.now(UTC):
-            return True
-        # Proprietary, or no usable public date: only members of the proposal (fail closed).
-        return record.get("proposal_id") in proposals
-
-    def _visible_records(self, authorization: str | None) -> list[dict]:
-        proposals = self._proposals(authorization)
-        records = [r for r in self._all() if self._visible(r, proposals)]
-        return [copy.deepcopy(r) for r in sorted(records, key=lambda r: r.get("id") or 0)]
-
-    async def get_frame(self, frame_id: int, authorization: str | None) -> Mapping[str, Any]:
-        for record in self._visible_records(authorization):
-            if record.get("id") == frame_id:
-                return record
+    async def get_frame(self, frame_id: int, authorization: str | None) -> Frame:
+        for frame in self._visible(authorization):
+            if frame.id == frame_id:
+                return frame
         raise FrameNotFound(f"Frame {frame_id} not found")
 
-    async def find_by_basename(
-        self, basename: str, authorization: str | None
-    ) -> list[Mapping[str, Any]]:
-        return [r for r in self._visible_records(authorization) if r.get("basename") == basename]
+    async def find_by_basename(self, basename: str, authorization: str | None) -> list[Frame]:
+        return [f for f in self._visible(authorization) if f.basename == basename]
 
-    async def list_request_frames(
-        self, request_id: int, reduction_level: int, authorization: str | None
-    ) -> list[Mapping[str, Any]]:
+    async def list_observing_request_frames(
+        self, observing_request_id: int, reduction_level: int, authorization: str | None
+    ) -> list[Frame]:
         return [
-            r
-            for r in self._visible_records(authorization)
-            if r.get("request_id") == request_id and r.get("reduction_level") == reduction_level
+            f
+            for f in self._visible(authorization)
+            if f.observing_request_id == observing_request_id
+            and f.reduction_level == reduction_level
         ]
 
     def _source(self, frame: Frame) -> Path:

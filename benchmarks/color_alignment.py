@@ -1,17 +1,17 @@
-"""How well, and at what cost, colour frames are aligned before fits2image stacks them.
+"""How well, and at what cost, color frames are aligned before fits2image stacks them.
 
-Generates three 2048x2048 RICE frames of one field, pointed as a real colour request would be
+Generates three 2048x2048 RICE frames of one field, pointed as a real color request would be
 (visual 12, -7 px and 0.4 degrees away from red, blue -9, 5 px and -0.3 degrees), then
 measures:
 
 * the alignment error: the shift between red and the other frames, by FFT cross-correlation
   at full resolution, before and after `align_to_reference`, and between the channels of the
-  resulting colour JPEGs. With a rotation the shift varies across the field, so besides the
+  resulting color JPEGs. With a rotation the shift varies across the field, so besides the
   whole frame it is measured in each of 4x4 tiles;
-* the time of the full colour composite, `align_to_reference` plus `fits_to_jpg(color=True)`,
+* the time of the full color composite, `align_to_reference` plus `fits_to_jpg(color=True)`,
   against `fits_to_jpg(color=True)` on the unaligned frames, the median of 3 runs each.
 
-Run with `.venv/bin/python benchmarks/colour_alignment.py`.
+Run with `.venv/bin/python benchmarks/color_alignment.py`.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def median_time(run: Callable[[], object]) -> tuple[float, list[float]]:
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="colour-alignment-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="color-alignment-") as tmp:
         directory = Path(tmp)
         start = time.perf_counter()
         red, visual, blue = (write_frame(spec, directory) for spec in (RED, VISUAL, BLUE))
@@ -126,7 +126,7 @@ def main() -> None:
 
         # The JPEG's chroma subsampling mixes every frame into every channel, at zero lag, so
         # over a whole unaligned frame, where the rotation smears the real peak, that one wins.
-        print("\nAlignment error, R channel vs G and B channels of the colour JPEG (north-up):")
+        print("\nAlignment error, R channel vs G and B channels of the color JPEG (north-up):")
         for label, jpg in (("unaligned", unaligned_jpg), ("aligned", aligned_jpg)):
             rgb = np.asarray(Image.open(jpg).convert("RGB"), dtype=np.float64)
             print(f"  {label:<9} R-G {error(rgb[..., 0], rgb[..., 1], whole=False)}")
@@ -135,7 +135,7 @@ def main() -> None:
         def runs(times: list[float]) -> str:
             return ", ".join(f"{t:.2f}" for t in times)
 
-        print(f"\nColour composite time, median of {REPEATS} ({SIZE}x{SIZE} output):")
+        print(f"\nColor composite time, median of {REPEATS} ({SIZE}x{SIZE} output):")
         print(
             f"  fits_to_jpg, unaligned          {unaligned_time:6.2f} s  ({runs(unaligned_times)})"
         )

@@ -1,16 +1,16 @@
 import pytest
 
 from thumbservice.domain.errors import InvalidParameter
-from thumbservice.domain.requests import FrameRef, ThumbnailRequest, cache_key
+from thumbservice.domain.spec import FrameRef, ThumbnailSpec, cache_key
 
 
-def parse(query: dict[str, str], segment: str = "11245132", **kw: int) -> ThumbnailRequest:
-    return ThumbnailRequest.from_query(segment, query, **kw)
+def parse(query: dict[str, str], segment: str = "11245132", **kw: int) -> ThumbnailSpec:
+    return ThumbnailSpec.from_query(segment, query, **kw)
 
 
 def test_defaults_match_the_original_service() -> None:
     r = parse({})
-    assert (r.width, r.height, r.label, r.colour, r.median) == (200, 200, "", False, False)
+    assert (r.width, r.height, r.label, r.color, r.median) == (200, 200, "", False, False)
     assert (r.percentile, r.quality, r.image) == (99.5, 80, False)
     assert r.frame == FrameRef(frame_id=11245132)
 
@@ -29,7 +29,7 @@ def test_all_parameters_are_read() -> None:
         }
     )
     assert (r.width, r.height, r.label) == (4000, 300, "So many stars")
-    assert r.colour and r.median and r.image
+    assert r.color and r.median and r.image
     assert (r.percentile, r.quality) == (98.0, 95)
 
 
@@ -75,7 +75,7 @@ def test_unknown_boolean_spellings_are_refused(name: str) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [("true", True), ("FALSE", False), ("", False)])
 def test_boolean_spellings(text: str, expected: bool) -> None:
-    assert parse({"color": text}).colour is expected
+    assert parse({"color": text}).color is expected
 
 
 def test_label_drops_control_characters_and_is_bounded() -> None:

@@ -1,4 +1,4 @@
-"""The thumbnail request: parsed and validated from a query, normalised into a cache key."""
+"""What a caller asked for (a ThumbnailSpec), parsed and validated, and its cache key."""
 
 from __future__ import annotations
 
@@ -58,14 +58,14 @@ class FrameRef:
 
 
 @dataclass(frozen=True)
-class ThumbnailRequest:
+class ThumbnailSpec:
     """What the caller asked for, validated. `image` only changes the answer, not the thumbnail."""
 
     frame: FrameRef
     width: int = DEFAULT_SIZE
     height: int = DEFAULT_SIZE
     label: str = ""
-    colour: bool = False
+    color: bool = False
     median: bool = False
     percentile: float = DEFAULT_PERCENTILE
     quality: int = DEFAULT_QUALITY
@@ -74,14 +74,14 @@ class ThumbnailRequest:
     @classmethod
     def from_query(
         cls, segment: str, query: Mapping[str, str], *, max_size: int = DEFAULT_MAX_SIZE
-    ) -> ThumbnailRequest:
+    ) -> ThumbnailSpec:
         """Parse the path segment and query; raise InvalidParameter naming what is wrong."""
         return cls(
             frame=FrameRef.parse(segment),
             width=_size(query, "width", max_size),
             height=_size(query, "height", max_size),
             label=_label(query.get("label")),
-            colour=_boolean(query, "color"),
+            color=_boolean(query, "color"),
             median=_boolean(query, "median"),
             percentile=_percentile(query.get("percentile")),
             quality=_integer(query, "quality", DEFAULT_QUALITY, 1, 100),
@@ -94,7 +94,7 @@ class ThumbnailRequest:
             "width": self.width,
             "height": self.height,
             "label": self.label,
-            "color": self.colour,
+            "color": self.color,
             "median": self.median,
             # percentile only matters with median; normalise so equal requests share a key
             "percentile": repr(self.percentile) if self.median else None,
@@ -102,15 +102,15 @@ class ThumbnailRequest:
         }
 
 
-def cache_key(frame_ids: tuple[int, ...], request: ThumbnailRequest) -> str:
+def cache_key(frame_ids: tuple[int, ...], spec: ThumbnailSpec) -> str:
     """A deterministic object key: the frame id, then a hash of every rendering input.
 
-    For a colour composite the ids of all three source frames enter the hash, so a request whose
+    For a color composite the ids of all three source frames enter the hash, so a spec whose
     frames change gets a new thumbnail rather than a stale one.
     """
     if not frame_ids:
         raise ValueError("a cache key needs at least one frame id")
-    params = request.rendering_parameters()
+    params = spec.rendering_parameters()
     canonical = "&".join(f"{k}={params[k]}" for k in sorted(params))
     canonical += f"&frames={','.join(map(str, frame_ids))}&v={RENDER_VERSION}"
     digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()

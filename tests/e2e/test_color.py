@@ -1,4 +1,4 @@
-"""Colour composites over HTTP: the request's red, visual and blue frames, aligned by WCS."""
+"""Color composites over HTTP: the request's red, visual and blue frames, aligned by WCS."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ async def composite(client: TestClient, frame_id: int, **params: str) -> np.ndar
     return np.asarray(image)
 
 
-async def test_colour_composite_lines_up_red_and_blue(
+async def test_color_composite_lines_up_red_and_blue(
     client: TestClient, archive: ArchiveStub
 ) -> None:
     rgb = await composite(client, 202, image="true")  # asked through the visual frame
@@ -42,11 +42,11 @@ async def test_without_alignment_the_known_offset_shows(make_client) -> None:  #
     assert abs(median[0] - -9) <= 2 and abs(median[1] - -5) <= 2, shifts
 
 
-async def test_colour_json_url_and_distinct_key(client: TestClient) -> None:
-    colour = await (await client.get("/201/?color=true")).json()
+async def test_color_json_url_and_distinct_key(client: TestClient) -> None:
+    color = await (await client.get("/201/?color=true")).json()
     bw = await (await client.get("/201/")).json()
-    assert colour["url"].split("?")[0] != bw["url"].split("?")[0]
-    assert colour["propid"] == "LCOEPO2018B-002"
+    assert color["url"].split("?")[0] != bw["url"].split("?")[0]
+    assert color["propid"] == "LCOEPO2018B-002"
 
 
 async def test_a_frame_without_wcs_still_gives_a_composite(
@@ -76,8 +76,8 @@ async def test_missing_filter_is_404(
     assert "RVB frames not found" in (await response.json())["message"]
 
 
-async def test_colour_rules(make_client, archive: ArchiveStub) -> None:  # type: ignore[no-untyped-def]
-    # request_id is only required for colour here, so the colour rule itself is what refuses
+async def test_color_rules(make_client, archive: ArchiveStub) -> None:  # type: ignore[no-untyped-def]
+    # request_id is only required for color here, so the color rule itself is what refuses
     client = await make_client(required_frame_validation_keys=("configuration_type", "filename"))
     spectrum = await client.get("/104/?color=true")
     assert spectrum.status == 400
