@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,8 @@ from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.adapters.storage.s3 import open_s3_client
 from thumbservice.entrypoints.app import create_app
-from thumbservice.entrypoints.config import Settings
 from thumbservice.entrypoints.containers import Container
+from thumbservice.entrypoints.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -90,12 +89,12 @@ async def make_client(
     clients: list[TestClient] = []
 
     async def make(shared: bool = True, **changes: Any) -> TestClient:
-        container = Container(settings=replace(settings, **changes))
+        container = Container(settings=settings.model_copy(update=changes))
         if shared:
             from dependency_injector import providers
 
             container.renderer.override(providers.Object(shared_renderer))
-        client = TestClient(TestServer(create_app(container.settings(), container)))
+        client = TestClient(TestServer(create_app(container)))
         await client.start_server()
         clients.append(client)
         return client

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from thumbservice.entrypoints.config import ConfigError, Settings
+from thumbservice.entrypoints.settings import ConfigError, Settings
 
 
 def test_defaults_are_the_seed_readmes() -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
-from thumbservice.domain.errors import Overloaded
+from thumbservice.domain.errors import DEFAULT_RETRY_AFTER, Overloaded
 
 T = TypeVar("T")
 
@@ -56,7 +56,9 @@ class RenderAdmission:
     so a burst of cold requests gets a quick 503 instead of an ever-growing queue.
     """
 
-    def __init__(self, workers: int, queue_depth: int, retry_after: int = 5) -> None:
+    def __init__(
+        self, workers: int, queue_depth: int, retry_after: int = DEFAULT_RETRY_AFTER
+    ) -> None:
         if workers < 1 or queue_depth < 0:
             raise ValueError("workers must be >= 1 and queue_depth >= 0")
         self.workers = workers

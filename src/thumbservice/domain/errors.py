@@ -7,6 +7,9 @@ they keep to plain positional arguments and pickle cleanly.
 
 from __future__ import annotations
 
+DEFAULT_RETRY_AFTER = 5
+"""Seconds a caller is asked to wait before retrying when the service is busy or degraded."""
+
 
 class ThumbnailError(Exception):
     """Base of every error the service answers with a message."""
@@ -67,7 +70,7 @@ class RenderFailed(ThumbnailError):
 class Overloaded(ThumbnailError):
     """Too much work is already waiting: the caller should retry later."""
 
-    def __init__(self, message: str, retry_after: int = 5) -> None:
+    def __init__(self, message: str, retry_after: int = DEFAULT_RETRY_AFTER) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

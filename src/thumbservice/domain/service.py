@@ -23,6 +23,8 @@ from thumbservice.domain.spec import FrameRef, ThumbnailSpec, cache_key
 
 CONTENT_TYPE = "image/jpeg"
 ONE_WEEK = 7 * 24 * 3600
+"""How long a thumbnail URL is good for, as the original service promised (and the longest an S3
+SigV4 presigned URL may live)."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from thumbservice.domain.errors import InvalidParameter
+from thumbservice.domain.frames import FITS_SUFFIXES
 
 # Bump when a change to rendering makes earlier thumbnails stale: it is part of every key.
 RENDER_VERSION = 1
@@ -21,9 +22,20 @@ MAX_LABEL_LENGTH = 256
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _BASENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
-_TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "off", "0", ""})
-_FITS_SUFFIXES = (".fits.fz", ".fits")
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0"})
+# Longest first, so `x.fits.fz` loses `.fits.fz` rather than nothing.
+_SUFFIXES_LONGEST_FIRST = tuple(sorted(FITS_SUFFIXES, key=len, reverse=True))
+
+
+def parse_boolean(text: str) -> bool | None:
+    """A boolean word (any case, spaces around ignored), or None if the text is not one."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class FrameRef:
             if value <= 0 or value >= 2**63:
                 raise InvalidParameter(f"Frame id {text} is out of range")
             return cls(frame_id=value)
-        for suffix in _FITS_SUFFIXES:
+        for suffix in _SUFFIXES_LONGEST_FIRST:
             # A filename names the same frame as its basename.
             if text.endswith(suffix) and len(text) > len(suffix):
                 text = text[: -len(suffix)]
@@ -136,14 +148,12 @@ def _size(query: Mapping[str, str], name: str, max_size: int) -> int:
 
 def _boolean(query: Mapping[str, str], name: str) -> bool:
     raw = query.get(name)
-    if raw is None:
+    if raw is None or not raw.strip():
         return False
-    text = raw.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise InvalidParameter(f"{name} must be true or false, got {raw!r}")
+    value = parse_boolean(raw)
+    if value is None:
+        raise InvalidParameter(f"{name} must be true or false, got {raw!r}")
+    return value
 
 
 def _percentile(raw: str | None) -> float:

@@ -1,29 +1,47 @@
-"""The composition root: the one place that picks concrete adapters."""
+"""The composition root: the one place that picks concrete adapters, and the whole start-up.
+
+Everything that has to happen before the first request, and be undone after the last, is a
+resource here, started by `init_resources()` and stopped by `shutdown_resources()`:
+
+- `http_session`: the archive's one ClientSession (only with `ARCHIVE_SOURCE=http`);
+- `s3_store`: the one S3 client, with the bucket created if it is missing (only with S3);
+- `renderer`: the render workers, started and warmed up in the background;
+- `scratch`: scratch directories of dead processes removed at start, this one's at stop.
+
+A resource whose adapter is not chosen yields None and opens nothing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import aiohttp
+import structlog
 from dependency_injector import containers, providers
 
 from thumbservice.adapters.archive.dev.sample_archive import SampleArchive, build_sample_archive
 from thumbservice.adapters.archive.http import HttpArchive, open_session
+from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.observability.metrics import PrometheusTelemetry
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.adapters.storage.local import LocalFileStore
 from thumbservice.adapters.storage.s3 import S3Store, open_s3_client
 from thumbservice.adapters.workspace import TempWorkspace
 from thumbservice.domain.concurrency import RenderAdmission
-from thumbservice.domain.frames import FrameRules, parse_color_filters
+from thumbservice.domain.frames import FrameRules
 from thumbservice.domain.service import ThumbnailService
-from thumbservice.entrypoints.config import Settings
 from thumbservice.entrypoints.readiness import Readiness
+from thumbservice.entrypoints.settings import Settings
+
+log = structlog.get_logger("thumbservice.startup")
 
 
-async def _client_session() -> AsyncIterator[aiohttp.ClientSession]:
+async def _http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession | None]:
+    if settings.archive_source != "http":
+        yield None
+        return
     session = await open_session()
     try:
         yield session
@@ -31,17 +49,22 @@ async def _client_session() -> AsyncIterator[aiohttp.ClientSession]:
         await session.close()
 
 
-async def _s3_client(settings: Settings) -> AsyncIterator[Any]:
+async def _s3_store(settings: Settings) -> AsyncIterator[S3Store | None]:
+    if settings.store_kind != "s3":
+        yield None
+        return
     async with open_s3_client(
         region=settings.aws_default_region,
         access_key=settings.aws_access_key_id,
         secret_key=settings.aws_secret_access_key,
         endpoint_url=settings.storage_url,
     ) as client:
-        yield client
+        store = S3Store(client, settings.aws_bucket)
+        await store.ensure_bucket(settings.aws_default_region)
+        yield store
 
 
-def _renderer(settings: Settings) -> Iterator[ProcessPoolRenderer]:
+async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
     renderer = ProcessPoolRenderer(
         settings.render_workers,
         max_pixels=settings.max_image_pixels,
@@ -51,15 +74,29 @@ def _renderer(settings: Settings) -> Iterator[ProcessPoolRenderer]:
         log_format=settings.log_format,
     )
     renderer.start()
+    # Workers import astropy and fits2image while the app starts serving, not on the first job.
+    warm = asyncio.create_task(renderer.warm())
     try:
         yield renderer
     finally:
-        renderer.close()
+        warm.cancel()
+        with contextlib.suppress(BaseException):
+            await warm
+        await asyncio.to_thread(renderer.close)
 
 
-def _sample_archive(directory: Path) -> SampleArchive:
-    build_sample_archive(directory)
-    return SampleArchive(directory)
+async def _scratch(workspace: TempWorkspace) -> AsyncIterator[TempWorkspace]:
+    removed = await asyncio.to_thread(workspace.clean_stale)
+    log.info("scratch_ready", tmp_dir=str(workspace.tmp_dir), stale_removed=removed)
+    try:
+        yield workspace
+    finally:
+        await asyncio.to_thread(workspace.clean_own)
+
+
+def _sample_archive(settings: Settings) -> SampleArchive:
+    build_sample_archive(settings.sample_archive_dir)
+    return SampleArchive(settings.sample_archive_dir)
 
 
 def _local_store(settings: Settings) -> LocalFileStore:
@@ -73,7 +110,7 @@ def _rules(settings: Settings) -> FrameRules:
         required_keys=settings.required_frame_validation_keys,
         configuration_types=frozenset(settings.valid_configuration_types),
         color_configuration_types=frozenset(settings.valid_configuration_types_for_color_thumbs),
-        color_filters=parse_color_filters(settings.color_filters),
+        color_filters=settings.color_filters,
     )
 
 
@@ -86,14 +123,19 @@ def _admission(settings: Settings, telemetry: PrometheusTelemetry) -> RenderAdmi
 
 
 class Container(containers.DeclarativeContainer):
+    """Built from `Settings`; wires the handlers on creation."""
+
     wiring_config = containers.WiringConfiguration(modules=[".handlers"])
 
     settings = providers.Dependency(instance_of=Settings)
+    logs = providers.Callable(
+        configure_logging, settings.provided.log_level, settings.provided.log_format
+    )
     telemetry = providers.Singleton(PrometheusTelemetry)
 
-    http_session = providers.Resource(_client_session)
-    s3_client = providers.Resource(_s3_client, settings)
-
+    # ArchiveGateway
+    http_session = providers.Resource(_http_session, settings)
+    sample_frames = providers.Callable(build_sample_archive, settings.provided.sample_archive_dir)
     archive = providers.Selector(
         settings.provided.archive_source,
         http=providers.Singleton(
@@ -105,19 +147,24 @@ class Container(containers.DeclarativeContainer):
             download_timeout=settings.provided.download_timeout,
             max_download_bytes=settings.provided.max_download_bytes,
         ),
-        samples=providers.Singleton(_sample_archive, settings.provided.sample_archive_dir),
+        samples=providers.Singleton(_sample_archive, settings),
     )
+
+    # ObjectStore; `signed_urls` is the store the app serves itself, if it is that kind.
+    s3_store = providers.Resource(_s3_store, settings)
     local_store = providers.Singleton(_local_store, settings)
-    store = providers.Selector(
-        settings.provided.store_kind,
-        s3=providers.Singleton(S3Store, s3_client, settings.provided.aws_bucket),
-        local=local_store,
+    store = providers.Selector(settings.provided.store_kind, s3=s3_store, local=local_store)
+    signed_urls = providers.Selector(
+        settings.provided.store_kind, s3=providers.Object(None), local=local_store
     )
+
+    # ImageRenderer and scratch space
     renderer = providers.Resource(_renderer, settings)
     workspace = providers.Singleton(TempWorkspace, settings.provided.tmp_dir)
+    scratch = providers.Resource(_scratch, workspace)
+
     rules = providers.Singleton(_rules, settings)
     admission = providers.Singleton(_admission, settings, telemetry)
-
     readiness = providers.Singleton(
         Readiness, archive, store, settings.provided.readiness_cache_seconds
     )
@@ -127,7 +174,7 @@ class Container(containers.DeclarativeContainer):
         archive=archive,
         renderer=renderer,
         store=store,
-        workspace=workspace,
+        workspace=scratch,
         rules=rules,
         admission=admission,
         telemetry=telemetry,

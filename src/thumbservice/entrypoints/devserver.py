@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from thumbservice.__main__ import main
-from thumbservice.entrypoints.config import Settings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from thumbservice.entrypoints.app import load_settings, serve
+from thumbservice.entrypoints.containers import Container
+from thumbservice.entrypoints.settings import Settings
 
 
-def print_examples(settings: Settings) -> None:
-    from thumbservice.adapters.archive.dev.sample_archive import build_sample_archive
-
-    records = build_sample_archive(settings.sample_archive_dir)
+def print_examples(settings: Settings, records: Sequence[Mapping[str, Any]]) -> None:
     base = settings.base_url
     first = records[0]
     color = next((r for r in records if r.get("primary_optical_element") == "V"), first)
@@ -33,10 +34,12 @@ def print_examples(settings: Settings) -> None:
 
 
 def run() -> None:
-    settings = Settings.from_env()
+    container = Container(settings=load_settings())
+    container.logs()
+    settings: Settings = container.settings()
     if settings.archive_source == "samples":
-        print_examples(settings)
-    main()
+        print_examples(settings, container.sample_frames())
+    serve(container)
 
 
 if __name__ == "__main__":

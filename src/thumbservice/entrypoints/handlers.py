@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
 from aiohttp import web
 from dependency_injector.wiring import Provide, inject
 
-from thumbservice.adapters.observability.metrics import PrometheusTelemetry
-from thumbservice.adapters.storage.local import LocalFileStore
-from thumbservice.domain.service import Thumbnail, ThumbnailService
+from thumbservice.domain.service import ONE_WEEK, Thumbnail, ThumbnailService
 from thumbservice.domain.spec import ThumbnailSpec
 from thumbservice.entrypoints import pages
-from thumbservice.entrypoints.config import Settings
 from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.readiness import Readiness
+from thumbservice.entrypoints.settings import Settings
 
 IMAGE_CACHE_CONTROL = "private, max-age=86400"
+
+
+class SignedUrlStore(Protocol):
+    """A store whose objects the app serves itself, to holders of a URL it signed."""
+
+    def verify(self, key: str, expires: str, signature: str) -> bool: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+
+class MetricsExposition(Protocol):
+    content_type: str
+
+    def exposition(self) -> bytes: ...
 
 
 @inject
@@ -54,12 +67,10 @@ def _etags(header: str) -> set[str]:
 
 @inject
 async def stored_thumbnail(
-    request: web.Request, store: object = Provide["store"]
+    request: web.Request, store: SignedUrlStore = Provide["signed_urls"]
 ) -> web.StreamResponse:
     """Serve an object of the local filesystem store to the holder of a signed URL."""
     key = request.match_info["key"]
-    if not isinstance(store, LocalFileStore):
-        raise web.HTTPNotFound(reason="Thumbnails are served by the object store")
     if not store.verify(key, request.query.get("expires", ""), request.query.get("signature", "")):
         raise web.HTTPForbidden(reason="This thumbnail URL is invalid or has expired")
     data = await store.get(key)
@@ -84,7 +95,7 @@ async def readyz(request: web.Request, readiness: Readiness = Provide["readiness
 
 @inject
 async def metrics(
-    request: web.Request, telemetry: PrometheusTelemetry = Provide["telemetry"]
+    request: web.Request, telemetry: MetricsExposition = Provide["telemetry"]
 ) -> web.Response:
     response = web.Response(body=telemetry.exposition())
     response.headers["Content-Type"] = telemetry.content_type
@@ -110,5 +121,5 @@ async def favicon(request: web.Request) -> web.Response:
     return web.Response(
         body=pages.favicon(),
         content_type="image/x-icon",
-        headers={"Cache-Control": "public, max-age=604800"},
+        headers={"Cache-Control": f"public, max-age={ONE_WEEK}"},
     )

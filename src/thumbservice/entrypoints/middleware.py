@@ -6,14 +6,20 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from thumbservice.adapters.observability.metrics import PrometheusTelemetry
 from thumbservice.domain import errors
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class RequestMetrics(Protocol):
+    def observe_request(self, route: str, status: int, seconds: float) -> None: ...
+
 
 log = structlog.get_logger("thumbservice.http")
 
@@ -54,7 +60,7 @@ def status_of(error: errors.ThumbnailError) -> int:
     return 500
 
 
-def make_observe(telemetry: PrometheusTelemetry) -> Callable[..., Awaitable[web.StreamResponse]]:
+def make_observe(telemetry: RequestMetrics) -> Middleware:
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         """Give the request an id, log one line for it and count it."""
@@ -104,39 +110,49 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error is JSON with a `message`; nothing escapes as a traceback."""
-    try:
-        return await handler(request)
-    except errors.ThumbnailError as err:
-        status = status_of(err)
-        body: dict[str, object] = {"message": err.message}
-        headers: dict[str, str] = {}
-        if isinstance(err, errors.ArchiveRefused) and err.detail is not None:
-            body["response"] = err.detail
-        if isinstance(err, errors.Overloaded):
-            headers["Retry-After"] = str(err.retry_after)
-        elif status == 503:
-            headers["Retry-After"] = "5"
-        log.warning("request_failed", status=status, error=type(err).__name__, message=err.message)
-        return web.json_response(body, status=status, headers=headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        message = exc.reason
-        if exc.status == 404:
-            message = "Not found: frames are at /<frame_id>/ or /<basename>/ (see /)"
-        elif exc.status == 405:
-            message = f"Method {request.method} is not allowed here"
-        return web.json_response(
-            {"message": message}, status=exc.status, headers=_passable(exc.headers)
-        )
-    except Exception:
-        log.exception("unhandled_error")
-        return web.json_response(
-            {"message": "Internal error; the request id identifies it in the logs"}, status=500
-        )
+def json_errors(retry_after: int) -> Middleware:
+    """Every error is JSON with a `message`; nothing escapes as a traceback.
+
+    A 503 says when to come back: the queue's own estimate when it is full, else `retry_after`.
+    """
+
+    @web.middleware
+    async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.ThumbnailError as err:
+            status = status_of(err)
+            body: dict[str, object] = {"message": err.message}
+            headers: dict[str, str] = {}
+            if isinstance(err, errors.ArchiveRefused) and err.detail is not None:
+                body["response"] = err.detail
+            if isinstance(err, errors.Overloaded):
+                headers["Retry-After"] = str(err.retry_after)
+            elif status == 503:
+                headers["Retry-After"] = str(retry_after)
+            log.warning(
+                "request_failed", status=status, error=type(err).__name__, message=err.message
+            )
+            return web.json_response(body, status=status, headers=headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            message = exc.reason
+            if exc.status == 404:
+                message = "Not found: frames are at /<frame_id>/ or /<basename>/ (see /)"
+            elif exc.status == 405:
+                message = f"Method {request.method} is not allowed here"
+            return web.json_response(
+                {"message": message}, status=exc.status, headers=_passable(exc.headers)
+            )
+        except Exception:
+            log.exception("unhandled_error")
+            return web.json_response(
+                {"message": "Internal error; the request id identifies it in the logs"},
+                status=500,
+            )
+
+    return answer_errors
 
 
 def _passable(headers: object) -> dict[str, str]:
