@@ -1,6 +1,6 @@
 import pytest
 
-from tests.unit.fakes import record
+from tests.support.fakes import record
 from thumbservice.domain.errors import ColorFramesNotFound, FrameNotEligible
 from thumbservice.domain.frames import Frame, FrameRules, parse_color_filters
 

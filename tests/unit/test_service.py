@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from tests.unit.fakes import (
+from tests.support.fakes import (
     FakeArchive,
     FakeRenderer,
     FakeStore,
