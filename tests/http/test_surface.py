@@ -258,3 +258,24 @@ async def test_the_thumbnails_route_exists_only_with_the_local_store(
     assert body["url"].startswith("https://store.example/")
     status, _ = await json_error(client, "/thumbnails/101.0123456789abcdef0123456789abcdef.jpg")
     assert status == 404
+
+
+@pytest.mark.parametrize("expires", ["²", "١٢٣٤٥٦٧٨٩٠", "1_700_000_000", " 1", "+1"])
+async def test_local_store_url_numbers_are_ascii_digits_only(
+    make_client: ClientFactory, expires: str
+) -> None:
+    client = await make_client(real_store=True, thumbnail_store="local")
+    key = "101.0123456789abcdef0123456789abcdef.jpg"
+    status, body = await json_error(
+        client, f"/thumbnails/{key}", params={"expires": expires, "signature": "x"}
+    )
+    assert status == 403 and body["message"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["width=٣٠٠", "height=²", "quality=٨٠", "percentile=1_0", "percentile=٩٩", "percentile=1e2"],
+)
+async def test_numbers_in_queries_are_ascii_digits_only(client: TestClient, query: str) -> None:
+    status, body = await json_error(client, "/101/", params=dict([query.split("=")]))
+    assert status == 400 and body["message"]

@@ -72,3 +72,10 @@ def test_start_up_removes_leftovers_of_dead_processes_only(tmp_path: Path) -> No
     finally:
         live.kill()
         live.wait()
+
+
+def test_start_up_ignores_names_whose_pid_is_not_ascii_digits(tmp_path: Path) -> None:
+    for name in (f"{PREFIX}²-abc", f"{PREFIX}١٢-abc", f"{PREFIX}-abc"):
+        (tmp_path / name).mkdir()
+    assert TempWorkspace(tmp_path).clean_stale() == 0
+    assert len(list(tmp_path.iterdir())) == 3

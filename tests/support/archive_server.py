@@ -24,6 +24,7 @@ from thumbservice.adapters.archive.dev.permissions import (
     UnknownToken,
     is_public,
 )
+from thumbservice.domain.spec import is_ascii_digits
 
 PAST = "2020-03-21T10:11:12.345000Z"
 FUTURE = "2099-01-01T00:00:00Z"
@@ -193,7 +194,7 @@ class ArchiveStub:
 
         def number(name: str, default: int) -> int:
             text = request.query.get(name, "")
-            return int(text) if text.isdigit() else default
+            return int(text) if is_ascii_digits(text) else default
 
         limit = min(number("limit", self.page_size) or self.page_size, self.max_limit)
         offset = number("offset", 0)
@@ -215,7 +216,7 @@ class ArchiveStub:
         if auth is not None:
             return _s3_error(400, "InvalidArgument", ONE_AUTH_ONLY)
         raw_id, filename = request.match_info["id"], request.match_info["filename"]
-        path = self._files.get(int(raw_id)) if raw_id.isdigit() else None
+        path = self._files.get(int(raw_id)) if is_ascii_digits(raw_id) else None
         if path is None or path.name != filename or not path.is_file():
             return _s3_error(404, message="The specified key does not exist.")
         frame_id = int(raw_id)

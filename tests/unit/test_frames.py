@@ -59,6 +59,8 @@ def test_plain_fits_is_accepted() -> None:
 def test_odd_record_values_do_not_crash() -> None:
     f = Frame.from_record({"id": "12", "request_id": True, "filename": 5})
     assert f.id == 12 and f.observing_request_id is None and f.filename == "5"
+    for odd in ("²", "١٢", "1_0", "1.5", "-3"):
+        assert Frame.from_record({"id": odd}).id is None, odd
 
 
 def test_pick_the_first_color_frames_in_red_visual_blue_order() -> None:

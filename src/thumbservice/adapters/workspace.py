@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from thumbservice.domain.spec import is_ascii_digits
+
 PREFIX = "thumbservice-"
 
 
@@ -52,7 +54,7 @@ class TempWorkspace:
             if not entry.name.startswith(PREFIX):
                 continue
             pid_text = entry.name[len(PREFIX) :].split("-", 1)[0]
-            if not pid_text.isdigit() or not should_remove(int(pid_text)):
+            if not is_ascii_digits(pid_text) or not should_remove(int(pid_text)):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)

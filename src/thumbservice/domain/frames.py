@@ -64,8 +64,8 @@ def _as_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit():
+        return int(text)
     return None
 
 

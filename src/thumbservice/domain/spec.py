@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +20,18 @@ DEFAULT_MAX_SIZE = 5000
 MAX_LABEL_LENGTH = 256
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
+_DECIMAL = re.compile(r"[0-9]{1,3}(\.[0-9]{1,12})?|\.[0-9]{1,12}")
 _BASENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0"})
 # Longest first, so `x.fits.fz` loses `.fits.fz` rather than nothing.
 _SUFFIXES_LONGEST_FIRST = tuple(sorted(FITS_SUFFIXES, key=len, reverse=True))
+
+
+def is_ascii_digits(text: str) -> bool:
+    """True for a non-empty run of 0-9 only: `str.isdigit` also takes '²' and '٣', which int()
+    refuses or reads, and int() takes '1_000' and ' 7'."""
+    return text.isascii() and text.isdigit()
 
 
 def parse_boolean(text: str) -> bool | None:
@@ -48,7 +54,7 @@ class FrameRef:
     @classmethod
     def parse(cls, segment: str) -> FrameRef:
         text = segment.strip()
-        if text.isdigit() and text.isascii():
+        if is_ascii_digits(text):
             value = int(text)
             if value <= 0 or value >= 2**63:
                 raise InvalidParameter(f"Frame id {text} is out of range")
@@ -134,7 +140,7 @@ def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: 
     if raw is None or raw == "":
         return default
     text = raw.strip()
-    if not (_DIGITS.fullmatch(text) and text.isascii()):
+    if not _DIGITS.fullmatch(text):
         raise InvalidParameter(f"{name} must be a whole number written in digits, got {raw!r}")
     value = int(text)
     if not low <= value <= high:
@@ -159,11 +165,11 @@ def _boolean(query: Mapping[str, str], name: str) -> bool:
 def _percentile(raw: str | None) -> float:
     if raw is None or raw == "":
         return DEFAULT_PERCENTILE
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise InvalidParameter(f"percentile must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or not 0 < value <= 100:
+    text = raw.strip()
+    if not _DECIMAL.fullmatch(text):
+        raise InvalidParameter(f"percentile must be a number written in digits, got {raw!r}")
+    value = float(text)
+    if not 0 < value <= 100:
         raise InvalidParameter(f"percentile must be in (0, 100], got {raw!r}")
     return value
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from thumbservice.domain.errors import StoreUnavailable
+from thumbservice.domain.spec import is_ascii_digits
 
 KEY_PATTERN = re.compile(r"[0-9]{1,20}\.[0-9a-f]{32}\.jpg")
 ROUTE_PREFIX = "/thumbnails/"
@@ -83,7 +84,7 @@ class LocalFileStore:
 
     def verify(self, key: str, expires: str, signature: str) -> bool:
         """True when the URL was made by this store (same secret) and has not expired."""
-        if not KEY_PATTERN.fullmatch(key) or not expires.isdigit():
+        if not KEY_PATTERN.fullmatch(key) or not is_ascii_digits(expires) or len(expires) > 12:
             return False
         if int(expires) < self.clock():
             return False
