@@ -12,6 +12,7 @@ from tests.support.frames import OWNER
 from tests.support.imaging import decode
 from tests.support.metrics import metric
 from tests.support.s3 import dead_endpoint
+from thumbservice.entrypoints.app import CONTAINER
 
 
 async def test_ten_identical_cold_requests_share_one_download_and_render(
@@ -120,7 +121,9 @@ async def test_store_down_image_still_answers_json_is_503(make_client) -> None: 
     assert decode(await image.read()).size == (70, 53)
     json = await client.get("/101/?width=70")
     assert json.status == 503
-    assert "store" in (await json.json())["message"].lower()
+    message = (await json.json())["message"]
+    assert "store" in message.lower()
+    assert_says_nothing_internal(message, client)
     text = await (await client.get("/metrics")).text()
     assert metric(text, "thumbservice_store_failures_total", operation="put") >= 1
 
@@ -136,7 +139,18 @@ async def test_readiness_reflects_a_dead_archive_and_store(make_client) -> None:
     body = await response.json()
     assert body["archive"] != "ok"
     assert body["store"] != "ok"
+    assert_says_nothing_internal(await response.text(), dead)
     assert (await dead.get("/healthz")).status == 200
+    thumbnail = await dead.get("/101/")
+    assert thumbnail.status == 502
+    assert_says_nothing_internal(await thumbnail.text(), dead)
+
+
+def assert_says_nothing_internal(text: str, client: TestClient) -> None:
+    """Public answers say what failed in plain words: endpoints and buckets go to the log."""
+    settings = client.app[CONTAINER].settings()
+    for secret in ("http://", "https://", "127.0.0.1", settings.aws_bucket, str(settings.tmp_dir)):
+        assert secret not in text, f"{secret!r} in {text!r}"
 
 
 async def test_metrics_count_a_hit_and_a_miss(client: TestClient) -> None:

@@ -7,9 +7,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
+
+from thumbservice.domain.errors import ThumbnailError
 from thumbservice.domain.ports import ArchiveGateway, ObjectStore
 
 CHECK_TIMEOUT = 3.0
+
+log = structlog.get_logger("thumbservice.readiness")
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,9 @@ async def _probe(check: Callable[[], Awaitable[None]]) -> str:
             await check()
     except TimeoutError:
         return f"no answer within {CHECK_TIMEOUT:g} s"
-    except Exception as err:  # any failure means not ready; the message says which
-        return str(err) or type(err).__name__
+    except ThumbnailError as err:  # adapters word their failures for the public
+        return err.message
+    except Exception as err:  # anything else is logged, not shown
+        log.warning("readiness_check_failed", error=str(err) or type(err).__name__)
+        return "unavailable"
     return "ok"

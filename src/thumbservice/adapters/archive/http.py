@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import structlog
 from yarl import URL
 
 from thumbservice.domain.errors import (
@@ -21,6 +22,8 @@ from thumbservice.domain.errors import (
 from thumbservice.domain.frames import Frame
 
 CHUNK_SIZE = 1 << 20
+
+log = structlog.get_logger("thumbservice.archive")
 MAX_PAGES = 50
 
 
@@ -118,7 +121,10 @@ class HttpArchive:
             ) from None
         except aiohttp.ClientError as err:
             _remove(destination)
-            raise ArchiveUnavailable(f"Downloading {name} failed: {_describe(err)}") from None
+            log.warning("download_failed", frame=frame.id, error=_describe(err))
+            raise ArchiveUnavailable(
+                f"Downloading {name} failed: the file store could not be reached"
+            ) from None
         except BaseException:
             _remove(destination)
             raise
@@ -134,7 +140,8 @@ class HttpArchive:
         except TimeoutError:
             raise ArchiveTimeout("The archive did not answer in time") from None
         except aiohttp.ClientError as err:
-            raise ArchiveUnavailable(f"The archive cannot be reached: {_describe(err)}") from None
+            log.warning("archive_unreachable", error=_describe(err))
+            raise ArchiveUnavailable("The archive cannot be reached") from None
 
     def _headers(self, url: URL, authorization: str | None) -> dict[str, str]:
         if authorization and url.origin() == self.root.origin():
@@ -154,7 +161,8 @@ class HttpArchive:
         except TimeoutError:
             raise ArchiveTimeout(f"The archive did not answer within {timeout_s:g} s") from None
         except aiohttp.ClientError as err:
-            raise ArchiveUnavailable(f"The archive cannot be reached: {_describe(err)}") from None
+            log.warning("archive_unreachable", error=_describe(err))
+            raise ArchiveUnavailable("The archive cannot be reached") from None
         if status == 200:
             if not isinstance(body, Mapping):
                 raise ArchiveUnavailable("The archive answered with something other than JSON")

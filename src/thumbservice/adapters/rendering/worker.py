@@ -65,7 +65,7 @@ def image_shape(path: str) -> tuple[int, ...]:
                 shape = getattr(hdu, "shape", ())
                 if len(shape) == 2 and all(shape):
                     return tuple(int(n) for n in shape)
-    raise UnreadableFrame(f"{Path(path).name} holds no 2-D image")
+    raise UnreadableFrame("The file holds no 2-D image")
 
 
 def render(job: RenderJob) -> RenderOutcome:
@@ -77,7 +77,9 @@ def render(job: RenderJob) -> RenderOutcome:
     except MemoryError:
         raise UnreadableFrame("The frame is too large to render in memory") from None
     except Exception as err:  # anything astropy or fits2image raises on a bad file
-        raise UnreadableFrame(f"The frame could not be read as a FITS image: {err}") from None
+        # The cause names scratch paths: it goes to the log, the caller gets plain words.
+        log.warning("unreadable_frame: %s: %s", type(err).__name__, err)
+        raise UnreadableFrame("The frame could not be read as a FITS image") from None
 
 
 def _render(job: RenderJob) -> RenderOutcome:

@@ -16,11 +16,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
 from thumbservice.domain.errors import StoreUnavailable
 from thumbservice.domain.spec import is_ascii_digits
 
 KEY_PATTERN = re.compile(r"[0-9]{1,20}\.[0-9a-f]{32}\.jpg")
 ROUTE_PREFIX = "/thumbnails/"
+
+log = structlog.get_logger("thumbservice.local_store")
 
 
 class LocalFileStore:
@@ -50,13 +54,15 @@ class LocalFileStore:
         except FileNotFoundError:
             return None
         except OSError as err:
-            raise StoreUnavailable(f"The local store could not read {key}: {err}") from None
+            log.warning("store_failed", action="read", key=key, error=str(err))
+            raise StoreUnavailable("The thumbnail store could not read the thumbnail") from None
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         try:
             await asyncio.to_thread(self._write, self.path_for(key), data)
         except OSError as err:
-            raise StoreUnavailable(f"The local store could not write {key}: {err}") from None
+            log.warning("store_failed", action="write", key=key, error=str(err))
+            raise StoreUnavailable("The thumbnail store could not store the thumbnail") from None
 
     def _write(self, path: Path, data: bytes) -> None:
         # Write then rename, so a reader never sees half a thumbnail.
@@ -99,4 +105,5 @@ class LocalFileStore:
         try:
             await asyncio.to_thread(probe)
         except OSError as err:
-            raise StoreUnavailable(f"The local store is not usable: {err}") from None
+            log.warning("store_check_failed", error=str(err))
+            raise StoreUnavailable("The thumbnail store is not writable") from None

@@ -76,7 +76,10 @@ class S3Store:
         try:
             await self.client.head_bucket(Bucket=self.bucket)
         except (ClientError, BotoCoreError, OSError, TimeoutError) as err:
-            raise StoreUnavailable(f"S3 bucket {self.bucket} is not reachable: {err}") from None
+            log.warning("store_check_failed", bucket=self.bucket, error=str(err))
+            if isinstance(err, ClientError) and _error_code(err) in _MISSING | {"NoSuchBucket"}:
+                raise StoreUnavailable("The object store has no bucket for thumbnails") from None
+            raise StoreUnavailable("The object store is not reachable") from None
 
     async def ensure_bucket(self, region: str) -> None:
         """Create the bucket if it does not exist yet; a store that refuses is left to readiness."""
@@ -106,7 +109,9 @@ def _error_code(err: ClientError) -> str:
 
 
 def _unavailable(action: str, key: str, err: BaseException) -> StoreUnavailable:
-    return StoreUnavailable(f"The object store could not {action} {key}: {err}")
+    """A public message in plain words; the endpoint, bucket and cause go to the log."""
+    log.warning("store_failed", action=action, key=key, error=str(err) or type(err).__name__)
+    return StoreUnavailable(f"The object store could not {action} the thumbnail")
 
 
 @asynccontextmanager

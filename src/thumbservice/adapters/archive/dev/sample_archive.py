@@ -192,7 +192,7 @@ class SampleArchive:
         if self._records is None:
             records = _load_index(self._directory)
             if records is None:
-                raise ArchiveUnavailable(f"Sample archive at {self._directory} is not built")
+                raise ArchiveUnavailable("The sample archive is not built")
             self._records = records
         return self._records
 
@@ -261,4 +261,4 @@ class SampleArchive:
 
     async def check(self) -> None:
         if not self._directory.is_dir() or not (self._directory / INDEX_NAME).is_file():
-            raise ArchiveUnavailable(f"Sample archive at {self._directory} is not built")
+            raise ArchiveUnavailable("The sample archive is not built")
