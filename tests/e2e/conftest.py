@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
+from tests.support.app_server import AppTestServer
 from tests.support.archive_server import ArchiveStub, running_archive
 from tests.support.frames import FrameSet, build_test_frames
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
@@ -94,7 +95,7 @@ async def make_client(
             from dependency_injector import providers
 
             container.renderer.override(providers.Object(shared_renderer))
-        client = TestClient(TestServer(create_app(container)))
+        client = TestClient(AppTestServer(create_app(container)))
         await client.start_server()
         clients.append(client)
         return client

@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from dependency_injector import providers
 
+from tests.support.app_server import AppTestServer
 from tests.support.fakes import FakeArchive, FakeRenderer, FakeStore, FakeWorkspace, record
 from thumbservice.entrypoints.app import create_app
 from thumbservice.entrypoints.containers import Container
@@ -65,7 +66,7 @@ def make_client(
         container.s3_store.override(providers.Object(fakes.store))  # never a real S3 client
         if not real_store:
             container.store.override(providers.Object(fakes.store))
-        return await aiohttp_client(create_app(container))
+        return await aiohttp_client(AppTestServer(create_app(container)))
 
     return make
 

@@ -7,6 +7,7 @@ instances start two processes.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from aiohttp import web
 from thumbservice.entrypoints import handlers
 from thumbservice.entrypoints.containers import Container
 from thumbservice.entrypoints.middleware import cors, json_errors, make_observe
+from thumbservice.entrypoints.server import serve_until_signalled
 from thumbservice.entrypoints.settings import ConfigError, Settings
 
 CONTAINER = web.AppKey("container", Container)
@@ -90,11 +92,8 @@ def main() -> None:
 def serve(container: Container) -> None:
     """Run the app until SIGINT or SIGTERM, then finish in-flight requests and stop."""
     settings: Settings = container.settings()
-    web.run_app(
-        create_app(container),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=None,
+    asyncio.run(
+        serve_until_signalled(
+            create_app(container), settings.host, settings.port, settings.shutdown_timeout
+        )
     )
