@@ -228,6 +228,11 @@ async def test_openapi_describes_the_thumbnail_route(client: TestClient) -> None
     assert {"width", "height", "label", "color", "median", "percentile", "quality", "image"} <= (
         names
     )
+    frame = spec["paths"]["/{frame}/"]["get"]["parameters"][0]
+    by_id, by_name = frame["schema"]["anyOf"]
+    assert (by_id["minimum"], by_id["maximum"]) == (1, 2**63 - 1)
+    assert by_name["pattern"].startswith("^[A-Za-z0-9]")
+    assert {"/", "/robots.txt", "/thumbnails/{key}", "/healthz", "/readyz"} <= set(spec["paths"])
 
 
 async def test_local_store_urls_are_signed_and_expire(make_client: ClientFactory) -> None:

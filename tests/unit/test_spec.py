@@ -139,3 +139,14 @@ def test_other_frames_give_other_keys() -> None:
     r = parse({"color": "true"})
     assert cache_key((1, 2, 3), r) != cache_key((1, 2, 4), r)
     assert cache_key((1,), r) != cache_key((2,), r)
+
+
+@pytest.mark.parametrize("value", ["0.5", "10", "50"])
+def test_median_needs_a_percentile_above_the_median(value: str) -> None:
+    with pytest.raises(InvalidParameter, match="above 50"):
+        parse({"median": "true", "percentile": value})
+    assert parse({"percentile": value}).percentile == float(value)  # without median: unused
+
+
+def test_median_with_a_percentile_above_the_median() -> None:
+    assert parse({"median": "true", "percentile": "50.5"}).percentile == 50.5

@@ -18,10 +18,13 @@ DEFAULT_QUALITY = 80
 DEFAULT_PERCENTILE = 99.5
 DEFAULT_MAX_SIZE = 5000
 MAX_LABEL_LENGTH = 256
+MEDIAN_MIN_PERCENTILE = 50.0
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _DECIMAL = re.compile(r"[0-9]{1,3}(\.[0-9]{1,12})?|\.[0-9]{1,12}")
-_BASENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
+BASENAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}"
+MAX_FRAME_ID = 2**63 - 1
+_BASENAME = re.compile(BASENAME_PATTERN)
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0"})
 # Longest first, so `x.fits.fz` loses `.fits.fz` rather than nothing.
@@ -56,7 +59,7 @@ class FrameRef:
         text = segment.strip()
         if is_ascii_digits(text):
             value = int(text)
-            if value <= 0 or value >= 2**63:
+            if not 0 < value <= MAX_FRAME_ID:
                 raise InvalidParameter(f"Frame id {text} is out of range")
             return cls(frame_id=value)
         for suffix in _SUFFIXES_LONGEST_FIRST:
@@ -94,7 +97,7 @@ class ThumbnailSpec:
         cls, segment: str, query: Mapping[str, str], *, max_size: int = DEFAULT_MAX_SIZE
     ) -> ThumbnailSpec:
         """Parse the path segment and query; raise InvalidParameter naming what is wrong."""
-        return cls(
+        spec = cls(
             frame=FrameRef.parse(segment),
             width=_size(query, "width", max_size),
             height=_size(query, "height", max_size),
@@ -105,6 +108,14 @@ class ThumbnailSpec:
             quality=_integer(query, "quality", DEFAULT_QUALITY, 1, 100),
             image=_boolean(query, "image"),
         )
+        if spec.median and spec.percentile <= MEDIAN_MIN_PERCENTILE:
+            # Below the median every pixel of a median-subtracted frame is 0: the stretch would
+            # divide by zero and draw the same picture whatever the percentile.
+            raise InvalidParameter(
+                f"percentile must be above {MEDIAN_MIN_PERCENTILE:g} with median=true, "
+                f"got {spec.percentile:g}"
+            )
+        return spec
 
     def rendering_parameters(self) -> dict[str, object]:
         """Everything that changes the pixels, in a canonical form."""

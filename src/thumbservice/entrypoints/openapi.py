@@ -6,9 +6,18 @@ from functools import lru_cache
 from typing import Any
 
 from thumbservice import __version__
-from thumbservice.domain.spec import DEFAULT_PERCENTILE, DEFAULT_QUALITY, DEFAULT_SIZE
+from thumbservice.domain.spec import (
+    BASENAME_PATTERN,
+    DEFAULT_PERCENTILE,
+    DEFAULT_QUALITY,
+    DEFAULT_SIZE,
+    MAX_FRAME_ID,
+    MAX_LABEL_LENGTH,
+    MEDIAN_MIN_PERCENTILE,
+)
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+KEY_PATTERN = r"^[0-9]{1,20}\.[0-9a-f]{32}\.jpg$"
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -33,15 +42,23 @@ def openapi(max_size: int) -> dict[str, Any]:
             "name": "frame",
             "in": "path",
             "required": True,
-            "description": "The frame's archive id, or its basename (file name without extension)",
-            "schema": {"type": "string"},
+            "description": (
+                "The frame's archive id, or its basename (the file name without extension; "
+                "a name ending in .fits or .fits.fz is accepted too)"
+            ),
+            "schema": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "maximum": MAX_FRAME_ID},
+                    {"type": "string", "pattern": f"^{BASENAME_PATTERN}$"},
+                ]
+            },
         },
         {"name": "width", "in": "query", "schema": size, "description": "Box width, pixels"},
         {"name": "height", "in": "query", "schema": size, "description": "Box height, pixels"},
         {
             "name": "label",
             "in": "query",
-            "schema": {"type": "string", "maxLength": 256},
+            "schema": {"type": "string", "maxLength": MAX_LABEL_LENGTH},
             "description": "White text in the lower left corner",
         },
         _boolean("color", "Color composite of the request's red, visual and blue frames"),
@@ -49,6 +66,10 @@ def openapi(max_size: int) -> dict[str, Any]:
         {
             "name": "percentile",
             "in": "query",
+            "description": (
+                "Upper clip of the median-subtracted stretch, used with `median=true` (where it "
+                f"must be above {MEDIAN_MIN_PERCENTILE:g}); digits with an optional decimal point"
+            ),
             "schema": {
                 "type": "number",
                 "exclusiveMinimum": 0,
@@ -108,6 +129,56 @@ def openapi(max_size: int) -> dict[str, Any]:
                 "get": {
                     "summary": "Prometheus metrics",
                     "responses": {"200": {"description": "ok"}},
+                }
+            },
+            "/": {
+                "get": {
+                    "summary": "A short page describing the API",
+                    "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+                }
+            },
+            "/robots.txt": {
+                "get": {
+                    "summary": "Asks crawlers to stay away",
+                    "responses": {"200": {"description": "text", "content": {"text/plain": {}}}},
+                }
+            },
+            "/thumbnails/{key}": {
+                "get": {
+                    "summary": "A thumbnail of the local filesystem store, by its signed URL",
+                    "description": (
+                        "Only when the service keeps thumbnails on its own disk "
+                        "(THUMBNAIL_STORE=local); the `url` of a JSON answer points here."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "key",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": KEY_PATTERN},
+                        },
+                        {
+                            "name": "expires",
+                            "in": "query",
+                            "required": True,
+                            "description": "Unix time the URL expires, ASCII digits",
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                        },
+                        {
+                            "name": "signature",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The JPEG",
+                            "content": {"image/jpeg": {"schema": {"type": "string"}}},
+                        },
+                        "403": _error("The URL is invalid or has expired"),
+                        "404": _error("No such thumbnail, or the service uses S3"),
+                    },
                 }
             },
         },

@@ -42,5 +42,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python warnings (numpy's RuntimeWarnings inside a render, astropy's) become log lines too,
+    # rather than free text on stderr.
+    logging.captureWarnings(True)
     # aiohttp's own access log would duplicate the request line written by the middleware.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
