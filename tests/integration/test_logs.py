@@ -21,7 +21,7 @@ def test_warnings_become_json_log_lines() -> None:
     )
     assert done.stderr == ""
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [line["event"] for line in lines][0] == "hello"
+    assert lines[0]["event"] == "hello"
     warning = lines[1]
     assert warning["level"] == "warning"
     assert "divide by zero" in warning["event"]

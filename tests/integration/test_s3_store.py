@@ -60,7 +60,7 @@ async def test_unreachable_endpoint_is_store_unavailable() -> None:
         access_key=ACCESS_KEY,
         secret_key=SECRET_KEY,
         endpoint_url=dead_endpoint(),
-        connect_timeout=0.5,
+        read_timeout=0.5,
     ) as client:
         store = S3Store(client, "bucket")
         with pytest.raises(StoreUnavailable):
@@ -77,8 +77,8 @@ async def test_ensure_bucket_creates_a_missing_bucket_once(client: Any, bucket_n
     store = S3Store(client, bucket_name)
     with pytest.raises(StoreUnavailable):
         await store.check()
-    await store.ensure_bucket(REGION)
+    await store.ensure_bucket()
     await store.check()
-    await store.ensure_bucket(REGION)  # already there: nothing to do
+    await store.ensure_bucket()  # already there: nothing to do
     await store.put(KEY, b"x", "image/jpeg")
     assert await store.exists(KEY)

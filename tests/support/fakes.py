@@ -109,6 +109,7 @@ class FakeStore:
         self.objects: dict[str, tuple[bytes, str]] = {}
         self.down = False
         self.puts = 0
+        self.put_gate: asyncio.Event | None = None  # when set, uploads wait for it
 
     def _check(self) -> None:
         if self.down:
@@ -126,6 +127,9 @@ class FakeStore:
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         self._check()
         self.puts += 1
+        if self.put_gate is not None:
+            await self.put_gate.wait()
+            self._check()
         self.objects[key] = (data, content_type)
 
     async def url_for(self, key: str, expires_in: int) -> str:

@@ -204,3 +204,39 @@ async def test_color_key_differs_from_black_and_white(world: World) -> None:
     bw = await world.ask("31")
     color = await world.ask("31", color="true")
     assert bw.key != color.key
+
+
+async def test_image_answers_before_the_upload_and_the_url_waits_for_it(world: World) -> None:
+    world.store.put_gate = asyncio.Event()
+    image = await world.ask(image="true", width="90")
+    assert image.data == b"JPEG 90x200 of 1"
+    assert world.store.objects == {}  # still on its way
+    json = asyncio.create_task(world.ask(width="90"))
+    again = await world.ask(image="true", width="90")
+    assert again.data == image.data and again.cache_hit
+    await asyncio.sleep(0.01)
+    assert not json.done()  # a URL only once the object is stored
+    world.store.put_gate.set()
+    assert (await json).url
+    assert len(world.renderer.calls) == 1 and world.store.puts == 1
+
+
+async def test_an_upload_the_store_refuses_is_a_503_for_the_url_only(world: World) -> None:
+    world.store.put_gate = asyncio.Event()
+    image = await world.ask(image="true", width="91")
+    json = asyncio.create_task(world.ask(width="91"))
+    await asyncio.sleep(0.01)
+    world.store.down = True
+    world.store.put_gate.set()
+    with pytest.raises(StoreUnavailable, match="could not be stored"):
+        await json
+    assert image.data and world.telemetry.events["store_failed:put"] == 1
+
+
+async def test_drain_waits_for_uploads_with_patience(world: World) -> None:
+    world.store.put_gate = asyncio.Event()
+    await world.ask(image="true", width="92")
+    assert await world.service.drain(0.05) == 1
+    world.store.put_gate.set()
+    assert await world.service.drain(1) == 0
+    assert world.store.puts == 1 and len(world.store.objects) == 1

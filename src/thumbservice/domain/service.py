@@ -40,8 +40,10 @@ class Thumbnail:
 
 @dataclass(frozen=True)
 class _Rendered:
+    """A fresh thumbnail, and its upload to the store: True once stored, False if refused."""
+
     data: bytes
-    stored: bool
+    stored: asyncio.Future[bool]
 
 
 class ThumbnailService:
@@ -68,6 +70,7 @@ class ThumbnailService:
         self.url_expiry = url_expiry
         self.deadline = deadline
         self.flights: SingleFlight[_Rendered] = SingleFlight()
+        self._uploads: dict[str, _Rendered] = {}
 
     async def thumbnail(self, spec: ThumbnailSpec, authorization: str | None) -> Thumbnail:
         """The story of one request; the archive lookup is the permission check, every time."""
@@ -85,25 +88,36 @@ class ThumbnailService:
         sources = await self._sources(frame, spec, authorization)
         key = cache_key(frame_ids(sources), spec)
 
+        uploading = self._uploads.get(key)
         if spec.image:
-            data = await self._stored_image(key)
+            # The image needs no store: one on its way there, or one the store has, or a render.
+            data = uploading.data if uploading else await self._stored_image(key)
             self.telemetry.cache_lookup(hit=data is not None)
             if data is None:
                 data = (await self._render_once(key, sources, spec)).data
                 return Thumbnail(key, frame.proposal_id, cache_hit=False, data=data)
             return Thumbnail(key, frame.proposal_id, cache_hit=True, data=data)
 
-        hit = await self._exists(key)
+        hit = uploading is None and await self._exists(key)
         self.telemetry.cache_lookup(hit=hit)
         if not hit:
-            rendered = await self._render_once(key, sources, spec)
-            if not rendered.stored:
+            rendered = uploading or await self._render_once(key, sources, spec)
+            if not await asyncio.shield(rendered.stored):
                 raise StoreUnavailable(
                     "The thumbnail was rendered but could not be stored; retry later "
                     "or ask for image=true"
                 )
         url = await self._url(key)
         return Thumbnail(key, frame.proposal_id, cache_hit=hit, url=url)
+
+    async def drain(self, patience: float | None = None) -> int:
+        """Wait, at most `patience` seconds, for the uploads still under way (at shutdown);
+        return how many did not finish."""
+        pending = [rendered.stored for rendered in self._uploads.values()]
+        if not pending:
+            return 0
+        _, unfinished = await asyncio.wait(pending, timeout=patience)
+        return len(unfinished)
 
     async def find_frame(self, ref: FrameRef, authorization: str | None) -> Frame:
         if ref.frame_id is not None:
@@ -147,12 +161,24 @@ class ThumbnailService:
                 started = time.perf_counter()
                 data = await self.renderer.render(paths, spec, workdir)
                 self.telemetry.rendered(time.perf_counter() - started, spec.color)
+        # Callers of image=true answer now; the upload goes on in its own task, and callers of
+        # the URL, or arriving while it is under way, wait for it rather than render again.
+        rendered = _Rendered(data, asyncio.ensure_future(self._upload(key, data)))
+        self._uploads[key] = rendered
+        rendered.stored.add_done_callback(lambda _: self._upload_done(key, rendered))
+        return rendered
+
+    async def _upload(self, key: str, data: bytes) -> bool:
         try:
             await self.store.put(key, data, CONTENT_TYPE)
         except StoreUnavailable:
             self.telemetry.store_failed("put")
-            return _Rendered(data, stored=False)
-        return _Rendered(data, stored=True)
+            return False
+        return True
+
+    def _upload_done(self, key: str, rendered: _Rendered) -> None:
+        if self._uploads.get(key) is rendered:
+            del self._uploads[key]
 
     async def _download_all(self, frames: Sequence[Frame], workdir: Path) -> list[Path]:
         paths = [workdir / f"frame-{i}{_suffix(f)}" for i, f in enumerate(frames)]

@@ -6,7 +6,8 @@ resource here, started by `init_resources()` and stopped by `shutdown_resources(
 - `http_session`: the archive's one ClientSession (only with `ARCHIVE_SOURCE=http`);
 - `s3_store`: the one S3 client, with the bucket created if it is missing (only with S3);
 - `renderer`: the render workers, started and warmed up in the background;
-- `scratch`: scratch directories of dead processes removed at start, this one's at stop.
+- `scratch`: scratch directories of dead processes removed at start, this one's at stop;
+- `service`: the use case, which at stop waits for the uploads still under way.
 
 A resource whose adapter is not chosen yields None and opens nothing.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import structlog
@@ -26,8 +28,9 @@ from thumbservice.adapters.archive.http import HttpArchive, open_session
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.observability.metrics import PrometheusTelemetry
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
+from thumbservice.adapters.storage.cached import CachedStore
 from thumbservice.adapters.storage.local import LocalFileStore
-from thumbservice.adapters.storage.s3 import S3Store, open_s3_client
+from thumbservice.adapters.storage.s3 import S3Store, open_s3_store
 from thumbservice.adapters.workspace import TempWorkspace
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.frames import FrameRules
@@ -53,15 +56,26 @@ async def _s3_store(settings: Settings) -> AsyncIterator[S3Store | None]:
     if settings.store_kind != "s3":
         yield None
         return
-    async with open_s3_client(
+    async with open_s3_store(
+        bucket=settings.aws_bucket,
         region=settings.aws_default_region,
         access_key=settings.aws_access_key_id,
         secret_key=settings.aws_secret_access_key,
         endpoint_url=settings.storage_url,
-    ) as client:
-        store = S3Store(client, settings.aws_bucket)
-        await store.ensure_bucket(settings.aws_default_region)
+        hot_timeout=settings.store_timeout,
+    ) as store:
         yield store
+
+
+async def _service(shutdown_timeout: float, **parts: Any) -> AsyncIterator[ThumbnailService]:
+    service = ThumbnailService(**parts)
+    try:
+        yield service
+    finally:
+        # Thumbnails answered with image=true may still be on their way to the store.
+        unfinished = await service.drain(shutdown_timeout)
+        if unfinished:
+            log.warning("uploads_unfinished_at_shutdown", count=unfinished)
 
 
 async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
@@ -153,7 +167,13 @@ class Container(containers.DeclarativeContainer):
     # ObjectStore; `signed_urls` is the store the app serves itself, if it is that kind.
     s3_store = providers.Resource(_s3_store, settings)
     local_store = providers.Singleton(_local_store, settings)
-    store = providers.Selector(settings.provided.store_kind, s3=s3_store, local=local_store)
+    chosen_store = providers.Selector(settings.provided.store_kind, s3=s3_store, local=local_store)
+    store = providers.Singleton(
+        CachedStore,
+        chosen_store,
+        existence_ttl=settings.provided.cache_existence_ttl,
+        max_bytes=settings.provided.memory_cache_bytes,
+    )
     signed_urls = providers.Selector(
         settings.provided.store_kind, s3=providers.Object(None), local=local_store
     )
@@ -169,8 +189,9 @@ class Container(containers.DeclarativeContainer):
         Readiness, archive, store, settings.provided.readiness_cache_seconds
     )
 
-    service = providers.Singleton(
-        ThumbnailService,
+    service = providers.Resource(
+        _service,
+        shutdown_timeout=settings.provided.shutdown_timeout,
         archive=archive,
         renderer=renderer,
         store=store,

@@ -36,6 +36,9 @@ from thumbservice.domain.frames import (
 from thumbservice.domain.service import ONE_WEEK
 from thumbservice.domain.spec import parse_boolean
 
+DEFAULT_STORE_TIMEOUT = 3.0
+"""Seconds the hot path (does it exist, read it) waits for the object store."""
+
 PLACEHOLDER = "changeme"
 """The seed's placeholder for the bucket and the credentials: not a real value."""
 
@@ -173,6 +176,8 @@ class Settings(BaseSettings):
     request_deadline: Seconds = 120.0
     render_timeout: Seconds = 300.0
     readiness_cache_seconds: Annotated[float, BeforeValidator(_seconds), Field(ge=0)] = 5.0
+    store_timeout: Seconds = DEFAULT_STORE_TIMEOUT
+    cache_existence_ttl: Annotated[float, BeforeValidator(_seconds), Field(ge=0)] = 3600.0
     shutdown_timeout: Seconds = 30.0
 
     # Limits and work.
@@ -185,6 +190,7 @@ class Settings(BaseSettings):
     render_queue_depth: Annotated[Count, Field(ge=0)] = 8
     retry_after: Annotated[Count, Field(ge=1)] = DEFAULT_RETRY_AFTER
     url_expiry: Annotated[Count, Field(ge=1, le=ONE_WEEK)] = ONE_WEEK
+    memory_cache_bytes: Annotated[Count, Field(ge=0)] = 64 * 1024 * 1024
 
     # Logs.
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = (

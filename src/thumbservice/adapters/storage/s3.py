@@ -1,9 +1,22 @@
-"""Thumbnails in S3 (or any S3-compatible endpoint) through one aiobotocore client."""
+"""Thumbnails in S3 (or any S3-compatible endpoint) through aiobotocore.
+
+Two clients for the life of the app, because the two kinds of call want different patience:
+
+- the hot path (does this key exist, read it) answers within `STORE_TIMEOUT` or not at all, with
+  no retry: a stalled store must not hold every request for the whole stall, and `image=true`
+  renders instead when the store does not answer in time;
+- uploads and bucket management keep longer timeouts and a retry, since they are off the
+  caller's critical path or worth waiting for.
+
+Every failure to reach or use S3 becomes StoreUnavailable with a message in plain words; the
+endpoint, bucket and cause go to the log.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import structlog
@@ -12,58 +25,98 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from thumbservice.domain.errors import StoreUnavailable
+from thumbservice.domain.service import ONE_WEEK
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_NO_BUCKET = {"NoSuchBucket"}
+_FAILURES = (ClientError, BotoCoreError, OSError, TimeoutError)
+
+UPLOAD_READ_TIMEOUT = 15.0
+CONNECT_TIMEOUT = 3.0
 
 log = structlog.get_logger("thumbservice.s3")
 
 
 class S3Store:
-    """ObjectStore on one bucket. Every failure to reach or use S3 becomes StoreUnavailable."""
+    """ObjectStore on one bucket; see the module docstring for the two clients."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        hot_client: Any | None = None,
+        hot_timeout: float | None = None,
+        region: str = "us-east-1",
+    ) -> None:
         self.client = client
+        self.hot_client = hot_client if hot_client is not None else client
         self.bucket = bucket
+        self.hot_timeout = hot_timeout
+        self.region = region
+        self._bucket_lock = asyncio.Lock()
+        self._bucket_generation = 0
 
     async def exists(self, key: str) -> bool:
         try:
-            await self.client.head_object(Bucket=self.bucket, Key=key)
+            async with asyncio.timeout(self.hot_timeout):
+                await self.hot_client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as err:
             if _error_code(err) in _MISSING:
                 return False
             raise _unavailable("check", key, err) from None
-        except (BotoCoreError, OSError, TimeoutError) as err:
+        except _FAILURES as err:
             raise _unavailable("check", key, err) from None
         return True
 
     async def get(self, key: str) -> bytes | None:
         try:
-            response = await self.client.get_object(Bucket=self.bucket, Key=key)
-            async with response["Body"] as body:
-                data: bytes = await body.read()
+            async with asyncio.timeout(self.hot_timeout):
+                response = await self.hot_client.get_object(Bucket=self.bucket, Key=key)
+                async with response["Body"] as body:
+                    data: bytes = await body.read()
         except ClientError as err:
-            if _error_code(err) in _MISSING:
+            if _error_code(err) in _MISSING | _NO_BUCKET:
                 return None
             raise _unavailable("read", key, err) from None
-        except (BotoCoreError, OSError, TimeoutError) as err:
+        except _FAILURES as err:
             raise _unavailable("read", key, err) from None
         return data
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
+        generation = self._bucket_generation
         try:
-            await self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                CacheControl="private, max-age=604800",
-            )
-        except (ClientError, BotoCoreError, OSError, TimeoutError) as err:
+            await self._put(key, data, content_type)
+            return
+        except ClientError as err:
+            if _error_code(err) not in _NO_BUCKET:
+                raise _unavailable("store", key, err) from None
+        except _FAILURES as err:
             raise _unavailable("store", key, err) from None
+        # The bucket went away (a store restarted empty): make it again, as start-up does, then
+        # try once more. Concurrent uploads wait for one creation rather than racing.
+        async with self._bucket_lock:
+            if generation == self._bucket_generation:
+                log.warning("bucket_missing", bucket=self.bucket, key=key)
+                await self.ensure_bucket()
+                self._bucket_generation += 1
+        try:
+            await self._put(key, data, content_type)
+        except _FAILURES as err:
+            raise _unavailable("store", key, err) from None
+
+    async def _put(self, key: str, data: bytes, content_type: str) -> None:
+        await self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            CacheControl=f"private, max-age={ONE_WEEK}",
+        )
 
     async def url_for(self, key: str, expires_in: int) -> str:
         try:
-            url: str = await self.client.generate_presigned_url(
+            url: str = await self.hot_client.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": self.bucket, "Key": key},
                 ExpiresIn=expires_in,
@@ -74,33 +127,43 @@ class S3Store:
 
     async def check(self) -> None:
         try:
-            await self.client.head_bucket(Bucket=self.bucket)
-        except (ClientError, BotoCoreError, OSError, TimeoutError) as err:
+            async with asyncio.timeout(self.hot_timeout):
+                await self.hot_client.head_bucket(Bucket=self.bucket)
+        except _FAILURES as err:
             log.warning("store_check_failed", bucket=self.bucket, error=str(err))
-            if isinstance(err, ClientError) and _error_code(err) in _MISSING | {"NoSuchBucket"}:
+            if isinstance(err, ClientError) and _error_code(err) in _MISSING | _NO_BUCKET:
                 raise StoreUnavailable("The object store has no bucket for thumbnails") from None
             raise StoreUnavailable("The object store is not reachable") from None
 
-    async def ensure_bucket(self, region: str) -> None:
-        """Create the bucket if it does not exist yet; a store that refuses is left to readiness."""
+    async def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist yet; a store that refuses is left to readiness.
+
+        Bounded by the hot path's timeout: a stalled store must not hold start-up either.
+        """
         try:
-            await self.client.head_bucket(Bucket=self.bucket)
+            async with asyncio.timeout(self.hot_timeout):
+                await self.hot_client.head_bucket(Bucket=self.bucket)
             return
         except ClientError as err:
-            if _error_code(err) not in _MISSING | {"NoSuchBucket"}:
+            if _error_code(err) not in _MISSING | _NO_BUCKET:
                 log.warning("bucket_check_failed", bucket=self.bucket, error=str(err))
                 return
         except (BotoCoreError, OSError, TimeoutError) as err:
             log.warning("bucket_unreachable", bucket=self.bucket, error=str(err))
             return
-        location = {} if region == "us-east-1" else {"LocationConstraint": region}
+        location = {} if self.region == "us-east-1" else {"LocationConstraint": self.region}
         try:
-            await self.client.create_bucket(
-                Bucket=self.bucket,
-                **({"CreateBucketConfiguration": location} if location else {}),
-            )
+            async with asyncio.timeout(self.hot_timeout):
+                await self.client.create_bucket(
+                    Bucket=self.bucket,
+                    **({"CreateBucketConfiguration": location} if location else {}),
+                )
             log.info("bucket_created", bucket=self.bucket)
-        except (ClientError, BotoCoreError, OSError, TimeoutError) as err:
+        except ClientError as err:
+            if _error_code(err) in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                return
+            log.warning("bucket_create_failed", bucket=self.bucket, error=str(err))
+        except (BotoCoreError, OSError, TimeoutError) as err:
             log.warning("bucket_create_failed", bucket=self.bucket, error=str(err))
 
 
@@ -110,8 +173,23 @@ def _error_code(err: ClientError) -> str:
 
 def _unavailable(action: str, key: str, err: BaseException) -> StoreUnavailable:
     """A public message in plain words; the endpoint, bucket and cause go to the log."""
-    log.warning("store_failed", action=action, key=key, error=str(err) or type(err).__name__)
+    cause = str(err) or type(err).__name__
+    if isinstance(err, TimeoutError):
+        log.warning("store_timeout", action=action, key=key)
+        return StoreUnavailable(f"The object store did not answer in time to {action} it")
+    log.warning("store_failed", action=action, key=key, error=cause)
     return StoreUnavailable(f"The object store could not {action} the thumbnail")
+
+
+def _config(endpoint_url: str | None, *, read_timeout: float, attempts: int) -> AioConfig:
+    return AioConfig(
+        signature_version="s3v4",
+        connect_timeout=min(CONNECT_TIMEOUT, read_timeout),
+        read_timeout=read_timeout,
+        retries={"max_attempts": attempts, "mode": "standard"},
+        # Path-style addressing for custom endpoints (MinIO, Ceph, moto).
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+    )
 
 
 @asynccontextmanager
@@ -121,24 +199,46 @@ async def open_s3_client(
     access_key: str | None,
     secret_key: str | None,
     endpoint_url: str | None,
-    connect_timeout: float = 3.0,
-    read_timeout: float = 15.0,
+    read_timeout: float = UPLOAD_READ_TIMEOUT,
+    attempts: int = 2,
 ) -> AsyncIterator[Any]:
-    """The app's one S3 client. Path-style addressing for custom endpoints (MinIO, Ceph, moto)."""
-    config = AioConfig(
-        signature_version="s3v4",
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        retries={"max_attempts": 2, "mode": "standard"},
-        s3={"addressing_style": "path" if endpoint_url else "auto"},
-    )
-    session = get_session()
-    async with session.create_client(
+    """One S3 client, closed on exit."""
+    async with get_session().create_client(
         "s3",
         region_name=region,
         endpoint_url=endpoint_url,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
-        config=config,
+        config=_config(endpoint_url, read_timeout=read_timeout, attempts=attempts),
     ) as client:
         yield client
+
+
+@asynccontextmanager
+async def open_s3_store(
+    *,
+    bucket: str,
+    region: str,
+    access_key: str | None,
+    secret_key: str | None,
+    endpoint_url: str | None,
+    hot_timeout: float,
+) -> AsyncIterator[S3Store]:
+    """The app's S3 store: both clients open, the bucket created if it is missing."""
+    async with AsyncExitStack() as stack:
+        client, hot = [
+            await stack.enter_async_context(
+                open_s3_client(
+                    region=region,
+                    access_key=access_key,
+                    secret_key=secret_key,
+                    endpoint_url=endpoint_url,
+                    read_timeout=read_timeout,
+                    attempts=attempts,
+                )
+            )
+            for read_timeout, attempts in ((UPLOAD_READ_TIMEOUT, 2), (hot_timeout, 1))
+        ]
+        store = S3Store(client, bucket, hot_client=hot, hot_timeout=hot_timeout, region=region)
+        await store.ensure_bucket()
+        yield store
