@@ -48,11 +48,17 @@ if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
     sys.path.insert(0, str(ROOT))
 
 from tests.support.archive_server import ArchiveStub  # noqa: E402
-from tests.support.metrics import metric  # noqa: E402
-from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, moto_server  # noqa: E402
+from tests.support.metrics import metric, samples  # noqa: E402
+from tests.support.s3 import (  # noqa: E402
+    ACCESS_KEY,
+    REGION,
+    SECRET_KEY,
+    create_bucket,
+    free_port,
+    moto_server,
+)
 
 from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame  # noqa: E402
-from thumbservice.adapters.storage.s3 import open_s3_client  # noqa: E402
 
 T = TypeVar("T")
 
@@ -811,11 +817,9 @@ async def measure(
         sampler.phase = "end"
         text = await metrics(session, base)
         errors = {
-            (m.group(1), m.group(2)): float(m.group(3))
-            for m in re.finditer(
-                r'thumbservice_requests_total\{route="([^"]*)",status="(\d+)"\} (\S+)', text
-            )
-            if not m.group(2).startswith("2")
+            (labels["route"], labels["status"]): value
+            for labels, value in samples(text, "thumbservice_requests_total")
+            if not labels["status"].startswith("2")
         }
         if errors:
             report.note(f"non-2xx answers counted by the service: {errors}")
@@ -888,13 +892,6 @@ async def watch_gauges(
         await asyncio.sleep(0.25)
 
 
-async def create_bucket(endpoint: str) -> None:
-    async with open_s3_client(
-        region=REGION, access_key=ACCESS_KEY, secret_key=SECRET_KEY, endpoint_url=endpoint
-    ) as client:
-        await client.create_bucket(Bucket=BUCKET)
-
-
 def print_summary(report: Report) -> None:
     section("Summary")
     width = max(len(r[0]) for r in report.rows)
@@ -941,7 +938,7 @@ def main() -> int:
                     stub.add_frame(frame_record(frame.spec, frame.frame_id, ""), frame.path)
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
             with moto_server() as endpoint:
-                asyncio.run(create_bucket(endpoint))
+                asyncio.run(create_bucket(endpoint, BUCKET))
                 service = start_service(root, endpoint, workdir)
                 try:
                     children = asyncio.run(measure(service, stub, frames, workdir, report))
