@@ -21,25 +21,18 @@ Run from the repository root with `.venv/bin/python benchmarks/service_benchmark
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import logging
-import multiprocessing
 import os
-import re
 import resource
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 
@@ -49,404 +42,49 @@ if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
 
 from tests.support.archive_server import ArchiveStub  # noqa: E402
 from tests.support.metrics import metric, samples  # noqa: E402
-from tests.support.s3 import (  # noqa: E402
-    ACCESS_KEY,
-    REGION,
-    SECRET_KEY,
-    create_bucket,
-    free_port,
-    moto_server,
+
+from benchmarks.service.client import fetch, metrics  # noqa: E402
+from benchmarks.service.harness import (  # noqa: E402
+    LARGE,
+    SMALL,
+    BenchFrame,
+    Service,
+    archive_in_thread,
+    generate_frames,
+    print_generated,
+    s3_server,
+    start_service,
+    stop_service,
+    wait_ready,
+    wait_workers_settled,
+)
+from benchmarks.service.proc import (  # noqa: E402
+    CpuMeter,
+    RssSampler,
+    descendants,
+    load_average,
+    proc_status,
+    workers_times,
+)
+from benchmarks.service.report import (  # noqa: E402
+    Report,
+    mib,
+    ms,
+    percentile,
+    print_findings,
+    print_summary,
+    section,
 )
 
-from thumbservice.adapters.archive.dev.frames import FrameSpec, frame_record, write_frame  # noqa: E402
-
-T = TypeVar("T")
-
-BUCKET = "thumbservice-bench"
-WORKERS = 2
-LARGE, SMALL = 4096, 2048
 CLIENTS = 16
 WARM_SECONDS = 5.0
 WARM_MAX_REQUESTS = 2000
 SINGLE_FLIGHT_REQUESTS = 10
 HEALTH_INTERVAL = 0.020
-SAMPLE_INTERVAL = 0.050
-READY_TIMEOUT = 60.0
-SETTLE_TIMEOUT = 30.0
-STOP_TIMEOUT = 45.0
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=120)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# ---------------------------------------------------------------------------------------------
-# Frames
-
-
-@dataclass(frozen=True)
-class BenchFrame:
-    frame_id: int
-    spec: FrameSpec
-    path: Path
-
-
-def generate_frames(directory: Path) -> dict[str, list[BenchFrame]]:
-    """Distinct frames (own basename, id, star field and noise) for each measurement."""
-    plan: dict[str, tuple[int, int]] = {  # group -> (size, count)
-        "cold": (LARGE, 3),
-        "single_flight": (LARGE, 1),
-        "health": (LARGE, 4),
-        "warmup": (SMALL, 2),
-        "cold_small": (SMALL, 3),
-    }
-    specs: dict[str, list[tuple[int, FrameSpec]]] = {}
-    serial = 0
-    for group, (size, count) in plan.items():
-        for _ in range(count):
-            serial += 1
-            frame_id = (9000 if size == LARGE else 8000) + serial
-            spec = FrameSpec(
-                f"ogg1m001-fa16-20261126-{serial:04d}-e91",
-                width=size,
-                height=size,
-                field_seed=100 + serial,
-                noise_seed=200 + serial,
-                request_id=3000000 + serial,
-            )
-            specs.setdefault(group, []).append((frame_id, spec))
-    # Fork before any thread of this process exists; two processes halve the wait on 2 cores.
-    context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        futures = {
-            (group, frame_id): (spec, pool.submit(write_frame, spec, directory))
-            for group, items in specs.items()
-            for frame_id, spec in items
-        }
-        frames: dict[str, list[BenchFrame]] = {}
-        for (group, frame_id), (spec, future) in futures.items():
-            frames.setdefault(group, []).append(BenchFrame(frame_id, spec, future.result()))
-    return frames
-
-
-# ---------------------------------------------------------------------------------------------
-# Statistics and /proc
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
-def mib(kib: int) -> str:
-    return f"{kib / 1024:.0f} MiB"
-
-
-def proc_status(pid: int, key: str) -> int:
-    """A `kB` field of /proc/<pid>/status, in KiB (0 if the process is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    match = re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)
-    return int(match.group(1)) if match else 0
-
-
-def proc_times(pid: int) -> tuple[float, float]:
-    """(utime, stime) of a process (all its threads), in seconds."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0, 0.0
-    fields = text.rsplit(")", 1)[1].split()
-    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    return sum(proc_times(pid))
-
-
-def workers_times(pids: list[int]) -> tuple[float, float]:
-    times = [proc_times(pid) for pid in pids]
-    return sum(t[0] for t in times), sum(t[1] for t in times)
-
-
-def proc_cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc/<pid>/task/*/children (no psutil needed)."""
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        for children in Path(f"/proc/{parent}/task").glob("*/children"):
-            try:
-                pids = [int(p) for p in children.read_text().split()]
-            except OSError:
-                continue
-            found.extend(pids)
-            pending.extend(pids)
-    return found
-
-
-def kind_of(pid: int) -> str:
-    cmdline = proc_cmdline(pid)
-    if "resource_tracker" in cmdline:
-        return "resource tracker"
-    if "spawn_main" in cmdline:
-        return "render worker"
-    return "other"
-
-
-@dataclass
-class Peaks:
-    service: int = 0
-    workers: int = 0  # sum over the render workers at one instant
-    largest_worker: int = 0
-    total: int = 0  # service + every descendant at one instant
-
-
-class RssSampler:
-    """Samples VmRSS of the service and its descendants every SAMPLE_INTERVAL, per phase."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.phase = "startup"
-        self.peaks: dict[str, Peaks] = {}
-        self.overall = Peaks()
-        self.kinds: dict[int, str] = {}
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def workers(self) -> list[int]:
-        return [pid for pid in descendants(self.pid) if self.kind(pid) == "render worker"]
-
-    def kind(self, pid: int) -> str:
-        if pid not in self.kinds:
-            self.kinds[pid] = kind_of(pid)
-        return self.kinds[pid]
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_INTERVAL):
-            service = proc_status(self.pid, "VmRSS")
-            if service == 0:
-                continue
-            children = {pid: proc_status(pid, "VmRSS") for pid in descendants(self.pid)}
-            workers = [rss for pid, rss in children.items() if self.kind(pid) == "render worker"]
-            sample = Peaks(
-                service=service,
-                workers=sum(workers),
-                largest_worker=max(workers, default=0),
-                total=service + sum(children.values()),
-            )
-            self.samples += 1
-            for peaks in (self.peaks.setdefault(self.phase, Peaks()), self.overall):
-                peaks.service = max(peaks.service, sample.service)
-                peaks.workers = max(peaks.workers, sample.workers)
-                peaks.largest_worker = max(peaks.largest_worker, sample.largest_worker)
-                peaks.total = max(peaks.total, sample.total)
-
-
-class CpuMeter:
-    """CPU seconds spent by the service process and by this process over a stretch of time."""
-
-    def __init__(self, service_pid: int) -> None:
-        self.service_pid = service_pid
-        self.service = proc_cpu_seconds(service_pid)
-        self.own = proc_cpu_seconds(os.getpid())
-        self.started = time.perf_counter()
-
-    def read(self) -> tuple[float, float, float]:
-        """(service CPU s, this process CPU s, wall s) since creation."""
-        return (
-            proc_cpu_seconds(self.service_pid) - self.service,
-            proc_cpu_seconds(os.getpid()) - self.own,
-            time.perf_counter() - self.started,
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# The archive stand-in, in a thread with its own event loop
-
-
-class LoopThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name="archive-stub", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# The service process
-
-
-@dataclass
-class Service:
-    process: subprocess.Popen[bytes]
-    base: str
-    scratch: Path
-    log_path: Path
-    stopped_in: float | None = None
-    exit_code: int | None = None
-    survivors: list[str] = field(default_factory=list)
-
-
-def start_service(archive_root: str, s3_endpoint: str, workdir: Path) -> Service:
-    port = free_port()
-    scratch = workdir / "scratch"
-    scratch.mkdir()
-    python = ROOT / ".venv" / "bin" / "python"
-    env = dict(os.environ)
-    env.update(
-        ARCHIVE_API_URL=archive_root,
-        ARCHIVE_SOURCE="http",
-        THUMBNAIL_STORE="s3",
-        AWS_BUCKET=BUCKET,
-        AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-        AWS_DEFAULT_REGION=REGION,
-        STORAGE_URL=s3_endpoint,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        TMP_DIR=str(scratch),
-        RENDER_WORKERS=str(WORKERS),
-        LOG_LEVEL="WARNING",
-    )
-    log_path = workdir / "service.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(python if python.exists() else sys.executable), "-m", "thumbservice"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return Service(process, f"http://127.0.0.1:{port}", scratch, log_path)
-
-
-def stop_service(service: Service, known_children: list[int]) -> None:
-    """SIGTERM and wait (bounded); SIGKILL it and any worker it left if it will not stop."""
-    process = service.process
-    if process.poll() is None:
-        started = time.perf_counter()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-            service.stopped_in = time.perf_counter() - started
-        except subprocess.TimeoutExpired:
-            print(f"!! the service did not stop within {STOP_TIMEOUT:.0f} s: killing it")
-            process.kill()
-            process.wait(timeout=10)
-    service.exit_code = process.returncode
-    deadline = time.perf_counter() + 5
-    while time.perf_counter() < deadline and any(proc_cmdline(p) for p in known_children):
-        time.sleep(0.1)
-    for pid in known_children:  # only processes this service started, by id
-        cmdline = proc_cmdline(pid)
-        if cmdline:
-            service.survivors.append(cmdline.strip())
-            if "spawn_main" in cmdline or "resource_tracker" in cmdline:
-                os.kill(pid, signal.SIGKILL)
-
-
-async def wait_ready(session: aiohttp.ClientSession, service: Service) -> float:
-    started = time.perf_counter()
-    last = "no answer"
-    while time.perf_counter() - started < READY_TIMEOUT:
-        if service.process.poll() is not None:
-            raise RuntimeError(
-                f"the service exited with {service.process.returncode}:\n"
-                + service.log_path.read_text(errors="replace")[-3000:]
-            )
-        try:
-            async with session.get(
-                service.base + "/readyz", timeout=aiohttp.ClientTimeout(total=5)
-            ) as response:
-                if response.status == 200:
-                    return time.perf_counter() - started
-                last = f"{response.status} {await response.text()}"
-        except (aiohttp.ClientError, TimeoutError) as err:
-            last = repr(err)
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"/readyz did not answer 200 within {READY_TIMEOUT:.0f} s: {last}")
-
-
-async def wait_workers_settled(sampler: RssSampler) -> float:
-    """Until both workers exist and their CPU time has stopped moving (imports done)."""
-    started = time.perf_counter()
-    last: float | None = None
-    still = 0
-    while time.perf_counter() - started < SETTLE_TIMEOUT:
-        workers = sampler.workers()
-        cpu = sum(proc_cpu_seconds(pid) for pid in workers)
-        if len(workers) >= WORKERS and cpu == last:
-            still += 1
-            if still >= 5:
-                return time.perf_counter() - started
-        else:
-            still = 0
-        last = cpu
-        await asyncio.sleep(0.1)
-    return time.perf_counter() - started
 
 
 # ---------------------------------------------------------------------------------------------
 # HTTP measurements
-
-
-@dataclass
-class Answer:
-    status: int
-    seconds: float
-    body: bytes
-
-
-async def fetch(session: aiohttp.ClientSession, url: str) -> Answer:
-    started = time.perf_counter()
-    async with session.get(url, timeout=REQUEST_TIMEOUT) as response:
-        body = await response.read()
-        return Answer(response.status, time.perf_counter() - started, body)
-
-
-async def metrics(session: aiohttp.ClientSession, base: str) -> str:
-    async with session.get(base + "/metrics", timeout=REQUEST_TIMEOUT) as response:
-        return await response.text()
 
 
 @dataclass
@@ -562,28 +200,6 @@ def bare_renders(frames: list[BenchFrame], out_dir: Path) -> ColdResult:
 
 # ---------------------------------------------------------------------------------------------
 # The run
-
-
-@dataclass
-class Report:
-    rows: list[tuple[str, str, str]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # the run failed: exit 1
-    notes: list[str] = field(default_factory=list)  # worth a look, but the figures stand
-
-    def add(self, name: str, value: str, note: str = "") -> None:
-        self.rows.append((name, value, note))
-
-    def problem(self, text: str) -> None:
-        self.problems.append(text)
-        print(f"!! {text}")
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-        print(f"!  {text}")
-
-
-def section(title: str) -> None:
-    print(f"\n== {title}")
 
 
 async def measure(
@@ -892,24 +508,6 @@ async def watch_gauges(
         await asyncio.sleep(0.25)
 
 
-def print_summary(report: Report) -> None:
-    section("Summary")
-    width = max(len(r[0]) for r in report.rows)
-    value_width = max(len(r[1]) for r in report.rows)
-    print(f"{'measure':<{width}}  {'value':<{value_width}}  notes")
-    print(f"{'-' * width}  {'-' * value_width}  {'-' * 5}")
-    for name, value, note in report.rows:
-        print(f"{name:<{width}}  {value:<{value_width}}  {note}")
-
-
-def load_average() -> str:
-    """The 1-minute load average: other work on the machine skews every figure."""
-    try:
-        return Path("/proc/loadavg").read_text().split()[0]
-    except OSError:
-        return "?"
-
-
 def main() -> int:
     started = time.perf_counter()
     report = Report()
@@ -918,37 +516,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="thumbservice-bench-") as tmp:
         workdir = Path(tmp)
         frames = generate_frames(workdir / "frames")
-        counts = Counter(f"{f.spec.width}²" for group in frames.values() for f in group)
-        large = frames["cold"][0].path.stat().st_size / 1e6
-        small = frames["cold_small"][0].path.stat().st_size / 1e6
-        print(
-            f"Generated {dict(counts)} RICE frames in {time.perf_counter() - started:.1f} s "
-            f"({large:.1f} MB per {LARGE}², {small:.1f} MB per {SMALL}²)"
-        )
-
-        stub = ArchiveStub(workdir / "frames")
-        stub_loop = LoopThread()
-        stub_loop.start()
-        service: Service | None = None
+        print_generated(frames, started)
         children: list[int] = []
-        try:
-            root = stub_loop.call(stub.start())
-            for group in frames.values():
-                for frame in group:
-                    stub.add_frame(frame_record(frame.spec, frame.frame_id, ""), frame.path)
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
-            with moto_server() as endpoint:
-                asyncio.run(create_bucket(endpoint, BUCKET))
-                service = start_service(root, endpoint, workdir)
-                try:
-                    children = asyncio.run(measure(service, stub, frames, workdir, report))
-                finally:
-                    stop_service(service, children)
-        finally:
-            stub_loop.call(stub.stop())
-            stub_loop.stop()
+        with archive_in_thread(workdir / "frames", frames) as stub, s3_server() as endpoint:
+            service = start_service(stub.root, endpoint, workdir)
+            try:
+                children = asyncio.run(measure(service, stub, frames, workdir, report))
+            finally:
+                stop_service(service, children)
 
-        assert service is not None
         section("Shutdown")
         print(
             f"SIGTERM -> exit {service.exit_code} in "
@@ -977,12 +553,8 @@ def main() -> int:
     report.add("1-min load average, start / end", f"{load_before} / {load_average()}", "")
     print_summary(report)
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
-    if report.notes:
-        print("Observations:\n" + "\n".join(f"  - {n}" for n in report.notes))
-    if report.problems:
-        print("Failures:\n" + "\n".join(f"  - {p}" for p in report.problems))
-        return 1
-    return 0
+    print_findings(report)
+    return 1 if report.problems else 0
 
 
 if __name__ == "__main__":
