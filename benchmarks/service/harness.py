@@ -272,3 +272,23 @@ async def wait_workers_settled(sampler: RssSampler) -> float:
         last = cpu
         await asyncio.sleep(0.1)
     return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------
+# What every measurement works with
+
+
+@dataclass
+class Bench:
+    """The running stack, the RSS sampler watching the service, and the clients' session."""
+
+    service: Service
+    stub: ArchiveStub
+    frames: dict[str, list[BenchFrame]]
+    workdir: Path
+    sampler: RssSampler
+    session: aiohttp.ClientSession
+
+    @property
+    def base(self) -> str:
+        return self.service.base
