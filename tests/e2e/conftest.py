@@ -12,9 +12,8 @@ from aiohttp.test_utils import TestClient
 from tests.support.app_server import AppTestServer
 from tests.support.archive_server import ArchiveStub, running_archive
 from tests.support.frames import FrameSet, build_test_frames
-from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, create_bucket
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
-from thumbservice.adapters.storage.s3 import open_s3_client
 from thumbservice.entrypoints.app import create_app
 from thumbservice.entrypoints.containers import Container
 from thumbservice.entrypoints.settings import Settings
@@ -44,10 +43,7 @@ async def archive(test_frames: FrameSet) -> AsyncIterator[ArchiveStub]:
 
 @pytest.fixture
 async def bucket(s3_endpoint: str, bucket_name: str) -> str:
-    async with open_s3_client(
-        region=REGION, access_key=ACCESS_KEY, secret_key=SECRET_KEY, endpoint_url=s3_endpoint
-    ) as client:
-        await client.create_bucket(Bucket=bucket_name)
+    await create_bucket(s3_endpoint, bucket_name)
     return bucket_name
 
 

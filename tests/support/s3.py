@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
+from thumbservice.adapters.storage.s3 import open_s3_client
+
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"
 REGION = "us-east-1"
@@ -23,6 +25,14 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+async def create_bucket(endpoint: str, bucket: str) -> None:
+    """Create `bucket` on the S3 endpoint, with the credentials above."""
+    async with open_s3_client(
+        region=REGION, access_key=ACCESS_KEY, secret_key=SECRET_KEY, endpoint_url=endpoint
+    ) as client:
+        await client.create_bucket(Bucket=bucket)
 
 
 def free_port() -> int:
