@@ -1,6 +1,6 @@
-"""Warm (cached) latency and throughput: CLIENTS clients in a closed loop on a thumbnail already
-rendered, in JSON mode and then with `image=true`, with the CPU time of the service and of this
-process per request."""
+"""Warm (cached) latency and throughput: one client, then CLIENTS clients, in a closed loop on a
+thumbnail already rendered, in JSON mode and then with `image=true`, with the CPU time of the
+service and of this process per request."""
 
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ class LoadResult:
         return percentile(self.latencies, q)
 
 
-async def load(session: aiohttp.ClientSession, url: str, service_pid: int) -> LoadResult:
-    """CLIENTS clients in a closed loop for WARM_SECONDS or WARM_MAX_REQUESTS requests."""
+async def load(
+    session: aiohttp.ClientSession, url: str, service_pid: int, clients: int = CLIENTS
+) -> LoadResult:
+    """`clients` clients in a closed loop for WARM_SECONDS or WARM_MAX_REQUESTS requests."""
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     issued = 0
@@ -62,7 +64,7 @@ async def load(session: aiohttp.ClientSession, url: str, service_pid: int) -> Lo
             latencies.append(answer.seconds)
             body_bytes += len(answer.body)
 
-    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    await asyncio.gather(*(client() for _ in range(clients)))
     service_cpu, own_cpu, seconds = meter.read()
     return LoadResult(latencies, statuses, seconds, body_bytes, service_cpu, own_cpu)
 
@@ -73,45 +75,49 @@ async def measure(bench: Bench, report: Report, cold: ColdResult) -> None:
     warm_results: dict[str, LoadResult] = {}
     target = frames["cold"][0].frame_id
     for mode, query in (("json", ""), ("image", "&image=true")):
-        sampler.phase = f"warm-{mode}"
         url = f"{base}/{target}/?width=200&height=200{query}"
-        hits_before = metric(
-            await metrics(session, base), "thumbservice_cache_lookups_total", result="hit"
-        )
         for _ in range(20):  # connections opened, before timing
             await fetch(session, url)
-        result = await load(session, url, service.process.pid)
-        hits = metric(
-            await metrics(session, base), "thumbservice_cache_lookups_total", result="hit"
-        )
-        warm_results[mode] = result
-        section(f"Warm (cached) thumbnail, {mode}, {CLIENTS} concurrent clients")
-        print(
-            f"{result.count} requests in {result.seconds:.2f} s: {result.throughput:.0f} req/s;"
-            f" p50 {ms(result.p(50))}, p95 {ms(result.p(95))}, p99 {ms(result.p(99))},"
-            f" max {ms(max(result.latencies))}; statuses {dict(result.statuses)};"
-            f" {result.body_bytes / result.count:.0f} B per answer;"
-            f" cache hits counted {hits - hits_before:.0f}"
-        )
-        print(
-            f"  CPU: service {result.service_cpu / result.seconds:.0%} of a core"
-            f" ({result.service_cpu / result.count * 1000:.2f} ms per request);"
-            f" this process (clients + archive stub + moto) "
-            f"{result.own_cpu / result.seconds:.0%}"
-        )
-        if set(result.statuses) != {200}:
-            report.problem(f"warm {mode} answers: {dict(result.statuses)}")
-        report.add(
-            f"warm {mode}: p50 / p95 / p99",
-            f"{ms(result.p(50))} / {ms(result.p(95))} / {ms(result.p(99))}",
-            f"{CLIENTS} clients, {result.count} requests",
-        )
-        report.add(
-            f"warm {mode}: throughput",
-            f"{result.throughput:.0f} req/s",
-            f"service CPU {result.service_cpu / result.count * 1000:.2f} ms/req, "
-            f"{result.service_cpu / result.seconds:.0%} of a core",
-        )
+        for clients in (1, CLIENTS):
+            sampler.phase = f"warm-{mode}"
+            hits_before = metric(
+                await metrics(session, base), "thumbservice_cache_lookups_total", result="hit"
+            )
+            result = await load(session, url, service.process.pid, clients)
+            hits = metric(
+                await metrics(session, base), "thumbservice_cache_lookups_total", result="hit"
+            )
+            if clients == CLIENTS:
+                warm_results[mode] = result
+            who = "1 client" if clients == 1 else f"{clients} concurrent clients"
+            section(f"Warm (cached) thumbnail, {mode}, {who}")
+            print(
+                f"{result.count} requests in {result.seconds:.2f} s: "
+                f"{result.throughput:.0f} req/s; p50 {ms(result.p(50))}, "
+                f"p95 {ms(result.p(95))}, p99 {ms(result.p(99))}, "
+                f"max {ms(max(result.latencies))}; statuses {dict(result.statuses)};"
+                f" {result.body_bytes / result.count:.0f} B per answer;"
+                f" cache hits counted {hits - hits_before:.0f}"
+            )
+            print(
+                f"  CPU: service {result.service_cpu / result.seconds:.0%} of a core"
+                f" ({result.service_cpu / result.count * 1000:.2f} ms per request);"
+                f" this process (clients + archive stub + moto) "
+                f"{result.own_cpu / result.seconds:.0%}"
+            )
+            if set(result.statuses) != {200}:
+                report.problem(f"warm {mode} answers: {dict(result.statuses)}")
+            report.add(
+                f"warm {mode}, {who}: p50 / p95 / p99",
+                f"{ms(result.p(50))} / {ms(result.p(95))} / {ms(result.p(99))}",
+                f"{result.count} requests",
+            )
+            report.add(
+                f"warm {mode}, {who}: throughput",
+                f"{result.throughput:.0f} req/s",
+                f"service CPU {result.service_cpu / result.count * 1000:.2f} ms/req, "
+                f"{result.service_cpu / result.seconds:.0%} of a core",
+            )
     json_r, image_r = warm_results["json"], warm_results["image"]
     report.add(
         "warm image/json",

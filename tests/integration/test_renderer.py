@@ -130,3 +130,18 @@ async def test_a_render_past_its_timeout_is_stopped_and_the_pool_recovers(
         assert decode(data).size == (40, 27)
     finally:
         renderer.close()
+
+
+async def test_a_pool_that_cannot_run_the_job_is_render_failed(
+    frames: dict[str, Path], tmp_path: Path
+) -> None:
+    from concurrent.futures import Executor
+
+    class Refusing(Executor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise RuntimeError("can't start new process")
+
+    broken = ProcessPoolRenderer(1, max_pixels=10**8)
+    broken._pool = Refusing()  # type: ignore[assignment]
+    with pytest.raises(RenderFailed, match="retry"):
+        await broken.render([frames["bw"]], ThumbnailSpec.from_query("1", {}), tmp_path)

@@ -133,3 +133,21 @@ async def test_failures_pass_through(inner: CountingStore, clock: Clock) -> None
         await store.exists("k")
     with pytest.raises(StoreUnavailable):
         await store.put("k", b"x", "image/jpeg")
+
+
+async def test_a_signed_url_is_reused_for_a_minute(inner: CountingStore, clock: Clock) -> None:
+    store = cached(inner, clock)
+    signed: list[str] = []
+
+    async def sign(key: str, expires_in: int) -> str:
+        signed.append(key)
+        return f"https://s3.example/{key}?signed={len(signed)}&expires={expires_in}"
+
+    inner.url_for = sign  # type: ignore[method-assign]
+    first = await store.url_for("k", 604800)
+    clock.now += 59
+    assert await store.url_for("k", 604800) == first
+    assert await store.url_for("k", 3600) != first  # another lifetime is another URL
+    clock.now += 1
+    assert await store.url_for("k", 604800) != first
+    assert signed == ["k", "k", "k"]

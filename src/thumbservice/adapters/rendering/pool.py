@@ -12,7 +12,7 @@ from pathlib import Path
 import structlog
 
 from thumbservice.adapters.rendering import worker as render_worker
-from thumbservice.domain.errors import RenderFailed
+from thumbservice.domain.errors import RenderFailed, ThumbnailError
 from thumbservice.domain.spec import ThumbnailSpec
 
 log = structlog.get_logger("thumbservice.renderer")
@@ -92,6 +92,11 @@ class ProcessPoolRenderer:
         except BrokenProcessPool:
             self._replace(pool)
             raise RenderFailed("A render worker died while rendering; retry the request") from None
+        except ThumbnailError:
+            raise
+        except Exception as err:  # the pool itself failed (could not start a process, ...)
+            log.error("render_failed", error=f"{type(err).__name__}: {err}")
+            raise RenderFailed("The renderer failed; retry the request") from None
         if outcome.aligned is False:
             log.warning("color_alignment_fallback", reason=outcome.note)
         return outcome.data

@@ -11,6 +11,10 @@ round trip: a HEAD for the JSON answer, a GET for `image=true`. In front of the 
 - **Bytes** of recently written or read thumbnails are kept, at most `max_bytes` in all, least
   recently used first out, so a warm `image=true` costs no GET. Objects larger than a quarter of
   the budget are not kept.
+- **URLs**: signing one is most of a warm JSON answer's CPU (botocore's presigning), so a URL is
+  handed out again for `url_reuse` seconds (a minute, and never longer than `existence_ttl`):
+  it stays valid for its whole lifetime less that minute at most, against the week it is
+  signed for.
 
 The permission check is not the store's business: the use case asks the archive on every request
 before it asks the store.
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from thumbservice.domain.ports import ObjectStore
 
 DEFAULT_MAX_KEYS = 100_000
+DEFAULT_URL_REUSE = 60.0
 
 
 class CachedStore:
@@ -35,6 +40,7 @@ class CachedStore:
         existence_ttl: float,
         max_bytes: int,
         max_keys: int = DEFAULT_MAX_KEYS,
+        url_reuse: float = DEFAULT_URL_REUSE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.inner = inner
@@ -45,6 +51,9 @@ class CachedStore:
         self._seen: OrderedDict[str, float] = OrderedDict()  # key -> when the store showed it
         self._bytes: OrderedDict[str, bytes] = OrderedDict()
         self._held = 0
+        # A URL is only reused while the key's existence is: both rest on the same belief.
+        self.url_reuse = min(url_reuse, existence_ttl)
+        self._urls: OrderedDict[str, tuple[int, float, str]] = OrderedDict()
 
     @property
     def held_bytes(self) -> int:
@@ -79,7 +88,17 @@ class CachedStore:
         self._keep(key, data)
 
     async def url_for(self, key: str, expires_in: int) -> str:
-        return await self.inner.url_for(key, expires_in)
+        now = self.clock()
+        signed = self._urls.get(key)
+        if signed is not None and signed[0] == expires_in and now - signed[1] < self.url_reuse:
+            return signed[2]
+        url = await self.inner.url_for(key, expires_in)
+        if self.url_reuse > 0:
+            self._urls[key] = (expires_in, now, url)
+            self._urls.move_to_end(key)
+            while len(self._urls) > self.max_keys:
+                self._urls.popitem(last=False)
+        return url
 
     async def check(self) -> None:
         await self.inner.check()
@@ -104,6 +123,7 @@ class CachedStore:
 
     def _forget(self, key: str) -> None:
         self._seen.pop(key, None)
+        self._urls.pop(key, None)
         data = self._bytes.pop(key, None)
         if data is not None:
             self._held -= len(data)
