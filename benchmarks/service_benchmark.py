@@ -8,8 +8,10 @@ with RENDER_WORKERS=2 and measures, in one run:
 * cold latency of a thumbnail at 200 px (lookup, download, render in a worker, S3 upload), the
   median over 3 different frames, against a bare `fits_to_jpg` of the same frames here, with
   the render time (from /metrics) and the render's user and system CPU time (from /proc);
-* warm (cached) latency percentiles and throughput with 16 concurrent clients, JSON and
-  `image=true`, with the CPU time the service and this process spent per request;
+* warm (cached) latency percentiles and throughput with 1 and 16 concurrent clients, JSON and
+  `image=true`, with the CPU time the service and this process spent per request, and the
+  same without the service's caches (a second service with CACHE_EXISTENCE_TTL=0 and
+  MEMORY_CACHE_BYTES=0) as the baseline;
 * 10 identical concurrent cold requests: downloads seen by the archive, renders, answers;
 * /healthz latency while 4 large renders queue behind the 2 workers;
 * peak RSS of the service and its worker processes (sampled from /proc every 50 ms), and the
@@ -45,6 +47,7 @@ from benchmarks.service import (  # noqa: E402
     single_flight,
     startup,
     warm,
+    warm_baseline,
 )
 from benchmarks.service.harness import (  # noqa: E402
     Bench,
@@ -67,6 +70,7 @@ async def measure(
     frames: dict[str, list[BenchFrame]],
     workdir: Path,
     report: Report,
+    s3_endpoint: str,
 ) -> list[int]:
     """The measurements in order, on one client session, with the RSS sampler running from the
     start; returns the processes below the service, which must be gone once it has stopped."""
@@ -74,10 +78,11 @@ async def measure(
     sampler.start()
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector) as session:
-        bench = Bench(service, stub, frames, workdir, sampler, session)
+        bench = Bench(service, stub, frames, workdir, sampler, session, s3_endpoint)
         first_render = await startup.measure(bench, report)
         cold_run = await cold.measure(bench, report, first_render)
-        await warm.measure(bench, report, cold_run.large)
+        cached = await warm.measure(bench, report, cold_run.large)
+        await warm_baseline.measure(bench, report, cached)
         await single_flight.measure(bench, report, cold_run.large, cold_run.workers)
         await health.measure(bench, report)
         await leftovers.counted_by_the_service(bench, report)
@@ -99,7 +104,7 @@ def main() -> int:
         with archive_in_thread(workdir / "frames", frames) as stub, s3_server() as endpoint:
             service = start_service(stub.root, endpoint, workdir)
             try:
-                children = asyncio.run(measure(service, stub, frames, workdir, report))
+                children = asyncio.run(measure(service, stub, frames, workdir, report, endpoint))
             finally:
                 stop_service(service, children)
         shutdown.measure(service, children, report)

@@ -175,9 +175,15 @@ class Service:
     survivors: list[str] = field(default_factory=list)
 
 
-def start_service(archive_root: str, s3_endpoint: str, workdir: Path) -> Service:
+def start_service(
+    archive_root: str,
+    s3_endpoint: str,
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    name: str = "service",
+) -> Service:
     port = free_port()
-    scratch = workdir / "scratch"
+    scratch = workdir / f"{name}-scratch" if name != "service" else workdir / "scratch"
     scratch.mkdir()
     python = ROOT / ".venv" / "bin" / "python"
     env = dict(os.environ)
@@ -196,7 +202,8 @@ def start_service(archive_root: str, s3_endpoint: str, workdir: Path) -> Service
         RENDER_WORKERS=str(WORKERS),
         LOG_LEVEL="WARNING",
     )
-    log_path = workdir / "service.log"
+    env.update(extra_env or {})
+    log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(python if python.exists() else sys.executable), "-m", "thumbservice"],
@@ -288,6 +295,7 @@ class Bench:
     workdir: Path
     sampler: RssSampler
     session: aiohttp.ClientSession
+    s3_endpoint: str
 
     @property
     def base(self) -> str:

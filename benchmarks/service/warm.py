@@ -69,10 +69,14 @@ async def load(
     return LoadResult(latencies, statuses, seconds, body_bytes, service_cpu, own_cpu)
 
 
-async def measure(bench: Bench, report: Report, cold: ColdResult) -> None:
+async def measure(
+    bench: Bench, report: Report, cold: ColdResult
+) -> dict[tuple[str, int], LoadResult]:
+    """Every load, by (mode, clients), for the comparison with the service without caches."""
     session, base, sampler, frames = bench.session, bench.base, bench.sampler, bench.frames
     service = bench.service
     warm_results: dict[str, LoadResult] = {}
+    every: dict[tuple[str, int], LoadResult] = {}
     target = frames["cold"][0].frame_id
     for mode, query in (("json", ""), ("image", "&image=true")):
         url = f"{base}/{target}/?width=200&height=200{query}"
@@ -84,6 +88,7 @@ async def measure(bench: Bench, report: Report, cold: ColdResult) -> None:
                 await metrics(session, base), "thumbservice_cache_lookups_total", result="hit"
             )
             result = await load(session, url, service.process.pid, clients)
+            every[(mode, clients)] = result
             hits = metric(
                 await metrics(session, base), "thumbservice_cache_lookups_total", result="hit"
             )
@@ -125,3 +130,4 @@ async def measure(bench: Bench, report: Report, cold: ColdResult) -> None:
         f"p50 {image_r.p(50) / json_r.p(50):.2f}x",
     )
     report.add("cold/warm p50 (json)", f"{cold.median / json_r.p(50):.0f}x", "")
+    return every
