@@ -17,22 +17,29 @@ to arithmetic on full-size float64 copies. This renderer computes the same pictu
 5. **The label**, as fits2image places it, in white.
 
 Colour follows fits2image's colour mode (each channel scaled on its own, one orientation for
-the three, stacked, then shrunk), with the alignment of the visual and blue frames done on
-the reduced grid (`registration`) instead of resampling and writing full-size FITS files.
+the three, stacked, then shrunk). The visual and blue frames are moved onto the red frame's
+grid as `align_to_reference` moves them, bilinearly on the raw pixels, but band by band from
+rows already in hand instead of through full-size FITS files (`registration` says why this
+is not done on the reduced grid).
+
+**Where the time goes.** fits2image on a 4096x4096 RICE frame at 200 px, 3 runs in one
+process: decompression 0.27-0.36 s, the samples 0.02-0.10 s, `linear_scale` 0.46-0.66 s (float64
+copies and their page faults), orientation and thumbnail 0.02-0.03 s. Decompression is
+astropy's and the same here; everything after it is what this renderer saves.
 
 **The two passes.** The samples must be known before the first value can be scaled, and they
 lie all over the frame: on a 4096x4096 frame one row in two holds one, on a 2048x2048 frame
-nearly every row. A compressed frame is therefore decompressed once, band by band: the first
-pass takes the samples and keeps the decompressed bands, and the second pass scales them. Bands
-of frames up to `IN_MEMORY_BYTES` stay in memory; bigger ones go to an unnamed scratch file in
-the job's work directory (page cache, not the process's memory), which is read back one band
-at a time. Reading the sampled rows a second time through astropy would have cost about half
-a decompression more on a 4096x4096 frame, where decompression is the larger part of the
-render. A plain file is simply read twice.
+nearly every row. So a frame is decompressed once: the first pass takes the samples and keeps
+the decompressed rows, the second scales them.
 
-Measured on a 4096x4096 RICE frame at 200 px (2 cores, each render in a fresh process, medians
-of 7): fits2image spent 0.30 s decompressing, 0.50 s in `linear_scale` and 0.02 s shrinking;
-see benchmarks/README.md for the whole comparison.
+* A frame of up to `IN_MEMORY_BYTES` (16 MiB as float32: 2048x2048) is read whole by
+  astropy's full read, its fastest, and kept in memory: a fixed bound, not one that grows.
+* A larger compressed frame is read in bands through sections and its rows go to an unnamed
+  scratch file in the job's work directory (page cache, not the process's memory), read back
+  a band at a time: on a 4096x4096 frame writing the 64 MiB cost about 25 ms and reading them
+  back 6 ms. Reading only the sampled rows first would have decompressed half the frame a
+  second time, about 0.15 s.
+* A larger plain file is simply read twice.
 """
 
 from __future__ import annotations
@@ -185,7 +192,7 @@ def _render_colour(
         transform = _shared_orientation(frames)
         axes = AxisMap.of(transform)
         shapes = [axes.oriented_shape(frame.height, frame.width) for frame in frames]
-        registration = register(paths[0], paths[1:]) if align else None
+        registration = register(frames[0], frames[1:]) if align else None
         if registration is not None and registration.aligned:
             # Every frame is resampled onto the red frame's grid, or already lies on it.
             shapes = [shapes[0]] * len(frames)
@@ -235,17 +242,36 @@ class _Bands:
     In memory up to `IN_MEMORY_BYTES`, otherwise in a scratch file with no name.
     """
 
-    def __init__(self, height: int, width: int, dtype: np.dtype, workdir: Path | None) -> None:
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        dtype: np.dtype,
+        workdir: Path | None,
+        rows: np.ndarray | None = None,
+    ) -> None:
+        """Room for `height` rows, or `rows` themselves when already read whole."""
         self.width = width
         self.dtype = dtype
-        self._memory: np.ndarray | None = None
+        self._memory: np.ndarray | None = rows
         self._file: io.BufferedRandom | None = None
+        self._written = 0 if rows is None else rows.shape[0]
+        if rows is not None:
+            return
         if height * width * dtype.itemsize <= IN_MEMORY_BYTES:
             self._memory = np.empty((height, width), dtype=dtype)
         else:
             # Closed by close(); it has no name, so nothing is left even if that never runs.
             self._file = tempfile.TemporaryFile(dir=workdir, prefix="bands-")  # noqa: SIM115
-        self._written = 0
+
+    @property
+    def whole(self) -> bool:
+        """Whether the rows were read whole, so that the first pass only looks at them."""
+        return self._memory is not None and self._written == self._memory.shape[0]
+
+    def read_raw(self) -> np.ndarray:
+        assert self._memory is not None
+        return self._memory
 
     def write(self, rows: np.ndarray) -> None:
         count = rows.shape[0]
@@ -257,8 +283,14 @@ class _Bands:
         self._written += count
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Rows `start` to `stop` as a float32 array the caller may overwrite."""
+        """Rows `start` to `stop` as a float32 array the caller may overwrite.
+
+        Rows kept in memory as native float32 come as they are, not copied: the second pass
+        reads each row once and scales it in place.
+        """
         if self._memory is not None:
+            if self._memory.dtype == np.float32 and self._memory.dtype.isnative:
+                return self._memory[start:stop]
             return self._memory[start:stop].astype(np.float32)
         assert self._file is not None
         rows = np.empty((stop - start, self.width), dtype=self.dtype)
@@ -271,6 +303,23 @@ class _Bands:
         self._memory = None
         if self._file is not None:
             self._file.close()
+
+
+def _kept_rows(frame: FrameFile, workdir: Path | None) -> _Bands:
+    """Where a frame's rows wait between the passes.
+
+    A frame that fits in `IN_MEMORY_BYTES` is read whole, by astropy's own full read, which
+    for a compressed frame is faster than reading it in bands.
+    """
+    if _small(frame):
+        rows = frame.whole()
+        return _Bands(frame.height, frame.width, rows.dtype, workdir, rows=rows)
+    return _Bands(frame.height, frame.width, _band_dtype(frame), workdir)
+
+
+def _small(frame: FrameFile) -> bool:
+    """Whether the frame's pixels, as float32 at most, fit in `IN_MEMORY_BYTES`."""
+    return frame.height * frame.width * 4 <= IN_MEMORY_BYTES
 
 
 def _band_dtype(frame: FrameFile) -> np.dtype:
@@ -287,6 +336,12 @@ def _first_pass(
 ) -> SampleCollector:
     """Read the frame once for its zscale samples, keeping the rows when `bands` is given."""
     collector = SampleCollector(frame.width, sample_stride(*frame.naxis))
+    if bands is not None and bands.whole:
+        rows = bands.read_raw()
+        collector.add(0, rows)
+        if background is not None:
+            background.add(0, rows)
+        return collector
     step = max(frame.tile_rows, READ_PIXELS // frame.width // frame.tile_rows * frame.tile_rows)
     for start in range(0, frame.height, step):
         rows = frame.rows(start, min(start + step, frame.height))
@@ -326,7 +381,7 @@ def _scaled_blocks(
     workdir: Path | None,
 ) -> BlockSums:
     """Scale the frame as fits2image does and sum the 8-bit values over the block grid."""
-    if not frame.compressed:
+    if not frame.compressed and not _small(frame):
         samples = _first_pass(frame, None).samples()
 
         def read(start: int, stop: int) -> np.ndarray:
@@ -337,7 +392,7 @@ def _scaled_blocks(
         return _second_pass(
             read, samples, frame.height, frame.width, rows, cols, median, percentile
         )
-    bands = _Bands(frame.height, frame.width, _band_dtype(frame), workdir)
+    bands = _kept_rows(frame, workdir)
     try:
         samples = _first_pass(frame, bands).samples()
         return _second_pass(
@@ -364,7 +419,7 @@ def _aligned_blocks(
     """
     assert registration.reference is not None
     height, width = registration.reference.height, registration.reference.width
-    kept = _Bands(frame.height, frame.width, _band_dtype(frame), workdir)
+    kept = _kept_rows(frame, workdir)
     moved = _Bands(height, width, np.dtype(np.float32), workdir)
     try:
         background = BackgroundSample(frame.height, frame.width)

@@ -21,7 +21,6 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from astropy.wcs import FITSFixedWarning
@@ -37,8 +36,9 @@ from thumbservice.adapters.alignment import (
     _Mapping,
     _mesh,
     _pillow_affine,
-    _read_frame,
+    _usable_wcs,
 )
+from thumbservice.adapters.rendering.framefile import FrameFile
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +63,17 @@ class Registration:
         return self.aligned and self.mappings[index] is not None
 
 
-def register(reference: Path, others: Sequence[Path]) -> Registration:
-    """Fit the pixel mapping of each other frame onto the reference. Never raises."""
+def register(reference: FrameFile, others: Sequence[FrameFile]) -> Registration:
+    """Fit the pixel mapping of each other frame onto the reference. Never raises.
+
+    The frames' WCSs come from the headers the open frames already hold, as `_read_frame`
+    would read them.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
-            ref = _read_frame(reference)
-            frames = tuple(_read_frame(path) for path in others)
+            ref = _as_frame(reference)
+            frames = tuple(_as_frame(frame) for frame in others)
             for frame in (ref, *frames):
                 if frame.wcs is None:
                     return _fall_back(f"no usable WCS in {frame.path.name}")
@@ -85,6 +89,12 @@ def register(reference: Path, others: Sequence[Path]) -> Registration:
     except Exception as exc:  # whatever fails, the frames can still render unaligned
         return _fall_back(f"alignment failed: {type(exc).__name__}: {exc}")
     return Registration(True, "", ref, frames, tuple(mappings))
+
+
+def _as_frame(frame: FrameFile) -> _Frame:
+    header = frame.header
+    wcs = _usable_wcs(header, frame.width, frame.height)
+    return _Frame(frame.path, header, frame.width, frame.height, wcs)
 
 
 def _fall_back(reason: str) -> Registration:

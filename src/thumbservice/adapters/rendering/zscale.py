@@ -117,9 +117,12 @@ class GammaMap:
         `may_be_nan` is False for data converted from integers, which saves the check.
         """
         finite = None
-        if may_be_nan and not np.isfinite(np.add.reduce(values, axis=None)):
+        if may_be_nan:
             # The sum is not finite when a value is not (or, harmlessly, when it overflows).
-            finite = np.isfinite(values)
+            with np.errstate(invalid="ignore", over="ignore"):
+                total = np.add.reduce(values, axis=None)
+            if not np.isfinite(total):
+                finite = np.isfinite(values)
         if self.reversed:
             values.fill(255.0)
         else:
