@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint format typecheck bench clean install
+.PHONY: run test lint format typecheck bench compare clean install
 
 $(BIN)/uv:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -47,6 +47,11 @@ test: lint typecheck
 bench: install
 	$(BIN)/python benchmarks/service_benchmark.py
 	$(BIN)/python benchmarks/color_alignment.py
+
+# The fast renderer against fits2image: SSIM on the corpus and a contact sheet in
+# benchmarks/results/ (the timings and memory need the whole benchmarks/renderer_benchmark.py).
+compare: install
+	$(BIN)/python benchmarks/renderer_benchmark.py --compare-only
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

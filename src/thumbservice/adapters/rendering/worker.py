@@ -15,10 +15,10 @@ from astropy.utils.exceptions import AstropyWarning
 from PIL import Image, ImageDraw, ImageFont
 
 from thumbservice.adapters.observability.logs import configure_logging
+from thumbservice.adapters.rendering.labels import FONT_PATH
 from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from thumbservice.domain.spec import ThumbnailSpec
 
-FONT_PATH = Path(__file__).with_name("fonts") / "DejaVuSansMono.ttf"
 OUTPUT_NAME = "thumbnail.jpg"
 
 log = logging.getLogger("thumbservice.render")

@@ -1,0 +1,48 @@
+"""A memory ceiling for a render worker, so that an oversize frame fails the job, not the worker.
+
+Without one, a frame that needs more memory than the machine can give ends under the kernel's
+OOM killer: the worker dies mid-render, the pool breaks and every job in it fails. With
+`RLIMIT_DATA` set, the allocation that would cross the ceiling fails instead, numpy and Python
+raise `MemoryError`, and the renderers turn that into `FrameTooLarge` for this one request.
+
+Why `RLIMIT_DATA` rather than `RLIMIT_AS`: the address-space limit also counts what costs no
+memory, the shared libraries and, above all, file mappings. astropy maps the FITS file it
+reads, so under `RLIMIT_AS` a plain 8192x8192 float32 frame (256 MiB, of which the fast
+renderer touches a band at a time) would need 256 MiB of ceiling just to be opened.
+`RLIMIT_DATA` (Linux 4.7 and later) counts only private writable memory: the heap and
+anonymous mappings, where numpy's arrays live.
+
+Recommended `RENDER_MEMORY_LIMIT`: 512 MiB (536870912), for the fast renderer. Measured on the
+largest frame the service accepts, 67,108,864 pixels (8192x8192, RICE-compressed float32), in
+fresh processes (`benchmarks/renderer_benchmark.py --memory-limit`): a worker that has imported
+both renderers holds 157 MiB of data; the fast renderer then rendered the frame at 200 px under
+a data limit of 173 MiB (the smallest the bisection tried), and at the largest output, 5000 px,
+under 448 MiB (its peak RSS was 328 MiB). 512 MiB leaves a margin over the latter. fits2image
+needs 2220 MiB for the same frame at 200 px, so with it the limit would have to be 2.5 GiB.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+
+logger = logging.getLogger(__name__)
+
+RECOMMENDED_LIMIT = 512 * 1024 * 1024
+"""A `RENDER_MEMORY_LIMIT` that fits the fast renderer's largest frame with room to spare."""
+
+
+def apply_memory_limit(limit_bytes: int | None) -> None:
+    """Cap this process's data segment at `limit_bytes`; None leaves it as it is.
+
+    Call it in the worker process, before its first job: it only ever lowers the soft limit,
+    and cannot raise it above a hard limit already in force.
+    """
+    if limit_bytes is None:
+        return
+    if limit_bytes <= 0:
+        raise ValueError(f"A memory limit must be positive, not {limit_bytes}")
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = limit_bytes if hard == resource.RLIM_INFINITY else min(limit_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+    logger.info("Render worker memory limited to %d MiB of data", soft // (1024 * 1024))
