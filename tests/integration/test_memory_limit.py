@@ -61,10 +61,10 @@ def run_worker(frame: Path, renderer: str, headroom_mib: int) -> dict[str, objec
 def test_a_frame_over_the_limit_is_a_clean_frame_too_large(frame: Path) -> None:
     # 60 MiB above what the imports take: fits2image needs about 110 MiB more for 2048x2048.
     assert run_worker(frame, "fits2image", 60) == {
-        "error": "FrameTooLarge",
-        "message": "The frame is too large to render in memory",
+        "error": "OutOfMemory",  # a FrameTooLarge: the pool renews its workers on it
+        "message": "The frame is too large to render within a worker's memory",
     }
-    assert run_worker(frame, "fast", 2)["error"] == "FrameTooLarge"
+    assert run_worker(frame, "fast", 2)["error"] == "OutOfMemory"
 
 
 def test_the_fast_renderer_fits_where_fits2image_does_not(frame: Path) -> None:
@@ -79,3 +79,28 @@ def test_no_limit_leaves_the_process_alone() -> None:
     assert resource.getrlimit(resource.RLIMIT_DATA) == before
     with pytest.raises(ValueError):
         apply_memory_limit(0)
+
+
+async def test_the_pool_answers_too_large_and_renews_its_workers(tmp_path: Path) -> None:
+    import asyncio
+
+    from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
+    from thumbservice.domain.errors import FrameTooLarge
+    from thumbservice.domain.spec import ThumbnailSpec
+
+    big = write_frame(FrameSpec("big-e91", 4096, 4096, stars=50), tmp_path)
+    small = write_frame(FrameSpec("small-e91", 256, 256, stars=20), tmp_path)
+    # fits2image needs about 600 MiB for 4096x4096; its worker starts with about 100.
+    pool = ProcessPoolRenderer(
+        1, max_pixels=10**8, renderer="fits2image", memory_limit=300 * 1024 * 1024
+    )
+    pool.start()
+    try:
+        first = pool._pool
+        with pytest.raises(FrameTooLarge, match="memory"):
+            await pool.render([big], ThumbnailSpec.from_query("1", {}), tmp_path)
+        assert pool._pool is not first  # renewed
+        data = await pool.render([small], ThumbnailSpec.from_query("1", {}), tmp_path)
+        assert data[:2] == b"\xff\xd8"
+    finally:
+        await asyncio.to_thread(pool.close)

@@ -57,6 +57,14 @@ def test_values_written_as_in_the_seed_readme() -> None:
         ("COLOR_FILTERS", "red=R"),
         ("COLOR_ALIGNMENT", "sometimes"),
         ("LOG_LEVEL", "LOUD"),
+        ("RENDERER", "gpu"),
+        ("RENDER_MEMORY_LIMIT", "lots"),
+        ("RENDER_MEMORY_LIMIT", "64MiB"),
+        ("RENDER_MEMORY_LIMIT", "1.5GiB"),
+        ("STORE_TIMEOUT", "0"),
+        ("CACHE_EXISTENCE_TTL", "-1"),
+        ("MEMORY_CACHE_BYTES", "a lot"),
+        ("PORT", "٨٠"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
@@ -69,3 +77,12 @@ def test_base_url_for_local_store_urls() -> None:
     assert Settings.from_env({"PUBLIC_URL": "https://thumbs.example/"}).base_url == (
         "https://thumbs.example"
     )
+
+
+def test_the_renderer_and_its_memory_limit() -> None:
+    default = Settings.from_env({})
+    assert (default.renderer, default.render_memory_limit) == ("fast", None)
+    chosen = Settings.from_env({"RENDERER": "fits2image", "RENDER_MEMORY_LIMIT": "2GiB"})
+    assert (chosen.renderer, chosen.render_memory_limit) == ("fits2image", 2 * 1024**3)
+    assert Settings.from_env({"RENDER_MEMORY_LIMIT": "off"}).render_memory_limit == 0
+    assert Settings.from_env({"RENDER_MEMORY_LIMIT": "536870912"}).render_memory_limit == 2**29

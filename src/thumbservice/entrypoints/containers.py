@@ -27,6 +27,7 @@ from thumbservice.adapters.archive.dev.sample_archive import SampleArchive, buil
 from thumbservice.adapters.archive.http import HttpArchive, open_session
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.observability.metrics import PrometheusTelemetry
+from thumbservice.adapters.rendering.memory import recommended_limit
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.adapters.storage.cached import CachedStore
 from thumbservice.adapters.storage.local import LocalFileStore
@@ -79,6 +80,7 @@ async def _service(shutdown_timeout: float, **parts: Any) -> AsyncIterator[Thumb
 
 
 async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
+    limit = settings.render_memory_limit
     renderer = ProcessPoolRenderer(
         settings.render_workers,
         max_pixels=settings.max_image_pixels,
@@ -86,6 +88,8 @@ async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
         render_timeout=settings.render_timeout,
         log_level=settings.log_level,
         log_format=settings.log_format,
+        renderer=settings.renderer,
+        memory_limit=recommended_limit(settings.renderer) if limit is None else (limit or None),
     )
     renderer.start()
     # Workers import astropy and fits2image while the app starts serving, not on the first job.

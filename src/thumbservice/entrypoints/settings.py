@@ -98,6 +98,41 @@ def _at_least_one(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+MIN_RENDER_MEMORY = 128 * 1024 * 1024
+
+_SIZE_UNITS = {
+    "": 1,
+    "k": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+}
+
+
+def _memory_size(value: object) -> object:
+    """`auto` (the renderer's measured need), `0` or `off` (no limit), or a size: bytes, or a
+    number with K/KiB, M/MiB or G/GiB."""
+    if isinstance(value, int) and value < 0:
+        raise ValueError("must not be negative")
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if text == "auto":
+        return None
+    if text in ("off", "none"):
+        return 0
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
+    unit = text[len(digits) :].strip()
+    if not (digits.isascii() and digits.isdigit()) or unit not in _SIZE_UNITS:
+        raise ValueError("must be auto, off, or a size such as 512MiB or 2GiB")
+    size = int(digits) * _SIZE_UNITS[unit]
+    if 0 < size < MIN_RENDER_MEMORY:
+        raise ValueError("must be at least 128MiB (a worker holds about that once it has started)")
+    return size
+
+
 def _color_filters(value: object) -> object:
     return parse_color_filters(value) if isinstance(value, str) else value
 
@@ -179,6 +214,11 @@ class Settings(BaseSettings):
     store_timeout: Seconds = DEFAULT_STORE_TIMEOUT
     cache_existence_ttl: Annotated[float, BeforeValidator(_seconds), Field(ge=0)] = 3600.0
     shutdown_timeout: Seconds = 30.0
+
+    # Rendering.
+    renderer: Annotated[Literal["fast", "fits2image"], BeforeValidator(_lower)] = "fast"
+    # None: the renderer's measured need; 0: no limit.
+    render_memory_limit: Annotated[int | None, BeforeValidator(_memory_size)] = None
 
     # Limits and work.
     max_thumbnail_size: Annotated[Count, Field(ge=1)] = 5000

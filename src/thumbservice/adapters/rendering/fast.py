@@ -70,6 +70,7 @@ from thumbservice.adapters.rendering.blocks import (
 )
 from thumbservice.adapters.rendering.framefile import FrameFile
 from thumbservice.adapters.rendering.labels import draw_label
+from thumbservice.adapters.rendering.memory import OutOfMemory
 from thumbservice.adapters.rendering.registration import (
     BackgroundSample,
     Registration,
@@ -85,7 +86,6 @@ from thumbservice.adapters.rendering.zscale import (
     zscale_limits,
 )
 from thumbservice.domain.errors import (
-    FrameTooLarge,
     InvalidParameter,
     ThumbnailError,
     UnreadableFrame,
@@ -146,9 +146,11 @@ def render(
     except ThumbnailError:
         raise
     except MemoryError:
-        raise FrameTooLarge("The frame is too large to render in memory") from None
+        raise OutOfMemory("The frame is too large to render within a worker's memory") from None
     except Exception as err:  # astropy and numpy on a damaged file
-        raise UnreadableFrame(f"The frame could not be rendered: {err}") from None
+        # The cause may name scratch paths: it goes to the log, the caller gets plain words.
+        logger.warning("unreadable_frame: %s: %s", type(err).__name__, err)
+        raise UnreadableFrame("The frame could not be read as a FITS image") from None
 
 
 def _render_single(

@@ -9,6 +9,7 @@ is measured against this, and keeps its signature and result.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -18,8 +19,11 @@ from astropy.utils.exceptions import AstropyWarning
 from PIL import Image
 
 from thumbservice.adapters.rendering.labels import draw_label
+from thumbservice.adapters.rendering.memory import OutOfMemory
 from thumbservice.adapters.rendering.result import RenderResult
-from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
+from thumbservice.domain.errors import ThumbnailError, UnreadableFrame
+
+logger = logging.getLogger(__name__)
 
 
 def render(
@@ -49,9 +53,11 @@ def render(
     except ThumbnailError:
         raise
     except MemoryError:
-        raise FrameTooLarge("The frame is too large to render in memory") from None
+        raise OutOfMemory("The frame is too large to render within a worker's memory") from None
     except Exception as err:  # anything astropy or fits2image raises on a bad file
-        raise UnreadableFrame(f"The frame could not be read as a FITS image: {err}") from None
+        # The cause may name scratch paths: it goes to the log, the caller gets plain words.
+        logger.warning("unreadable_frame: %s: %s", type(err).__name__, err)
+        raise UnreadableFrame("The frame could not be read as a FITS image") from None
 
 
 def _render(

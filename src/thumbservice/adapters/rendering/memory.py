@@ -26,10 +26,26 @@ from __future__ import annotations
 import logging
 import resource
 
+from thumbservice.domain.errors import FrameTooLarge
+
 logger = logging.getLogger(__name__)
+
+
+class OutOfMemory(FrameTooLarge):
+    """The render hit the worker's memory limit: the caller gets 422, and the pool replaces the
+    worker, whose heap may be left fragmented."""
+
 
 RECOMMENDED_LIMIT = 512 * 1024 * 1024
 """A `RENDER_MEMORY_LIMIT` that fits the fast renderer's largest frame with room to spare."""
+
+FITS2IMAGE_LIMIT = 3 * 1024 * 1024 * 1024
+"""The same for fits2image, which needs 2220 MiB for the largest frame at 200 px."""
+
+
+def recommended_limit(renderer: str) -> int:
+    """The default `RENDER_MEMORY_LIMIT` of a renderer, from its measured need."""
+    return RECOMMENDED_LIMIT if renderer == "fast" else FITS2IMAGE_LIMIT
 
 
 def apply_memory_limit(limit_bytes: int | None) -> None:

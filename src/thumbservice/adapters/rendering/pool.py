@@ -1,4 +1,4 @@
-"""fits2image in a process pool: rendering is CPU-bound and must never run on the event loop."""
+"""Rendering in a process pool: it is CPU-bound and must never run on the event loop."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import structlog
 
 from thumbservice.adapters.rendering import worker as render_worker
-from thumbservice.domain.errors import RenderFailed, ThumbnailError
+from thumbservice.adapters.rendering.memory import OutOfMemory
+from thumbservice.domain.errors import FrameTooLarge, RenderFailed, ThumbnailError
 from thumbservice.domain.spec import ThumbnailSpec
 
 log = structlog.get_logger("thumbservice.renderer")
@@ -22,8 +23,10 @@ class ProcessPoolRenderer:
     """ImageRenderer running `render_worker.render` in a pool of `workers` processes.
 
     The pool is started with the spawn method (a fork of a process running an event loop and
-    open sockets is unsafe). A worker that dies (killed, out of memory) breaks the pool; it is then
-    replaced, and the job that was running answers RenderFailed.
+    open sockets is unsafe). Each worker runs `renderer` (`fast` or `fits2image`) under a data
+    limit of `memory_limit` bytes (None: none). A job that hits the limit answers FrameTooLarge
+    and the pool is renewed, the jobs still running finishing in the old one; a worker that dies
+    (killed) breaks the pool, which is then replaced, and its job answers RenderFailed.
     """
 
     def __init__(
@@ -35,12 +38,18 @@ class ProcessPoolRenderer:
         render_timeout: float | None = None,
         log_level: str = "INFO",
         log_format: str = "json",
+        renderer: str = "fast",
+        memory_limit: int | None = None,
     ) -> None:
+        if renderer not in render_worker.RENDERERS:
+            raise ValueError(f"unknown renderer {renderer!r}")
         self.workers = workers
         self.max_pixels = max_pixels
         self.align_color = align_color
         self.render_timeout = render_timeout
-        self.log_settings = (log_level, log_format)
+        self.renderer = renderer
+        self.memory_limit = memory_limit
+        self.worker_settings = (log_level, log_format, renderer, memory_limit)
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
@@ -49,7 +58,7 @@ class ProcessPoolRenderer:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=render_worker.init_worker,
-                initargs=self.log_settings,
+                initargs=self.worker_settings,
             )
 
     async def warm(self) -> None:
@@ -58,7 +67,10 @@ class ProcessPoolRenderer:
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         await asyncio.gather(
-            *(loop.run_in_executor(self._pool, render_worker.warm_up) for _ in range(self.workers))
+            *(
+                loop.run_in_executor(self._pool, render_worker.warm_up, self.renderer)
+                for _ in range(self.workers)
+            )
         )
 
     def close(self) -> None:
@@ -75,6 +87,7 @@ class ProcessPoolRenderer:
             spec=spec,
             max_pixels=self.max_pixels,
             align=self.align_color,
+            renderer=self.renderer,
         )
         pool = self._pool
         try:
@@ -92,6 +105,10 @@ class ProcessPoolRenderer:
         except BrokenProcessPool:
             self._replace(pool)
             raise RenderFailed("A render worker died while rendering; retry the request") from None
+        except OutOfMemory as err:
+            # The worker's heap may be left fragmented near its limit: renew the pool.
+            self._renew(pool)
+            raise FrameTooLarge(err.message) from None
         except ThumbnailError:
             raise
         except Exception as err:  # the pool itself failed (could not start a process, ...)
@@ -110,3 +127,11 @@ class ProcessPoolRenderer:
             broken.shutdown(wait=False, cancel_futures=True)
             self._pool = None
             self.start()
+
+    def _renew(self, old: ProcessPoolExecutor) -> None:
+        """Fresh workers for the next jobs; the old pool's running jobs finish, then it exits."""
+        if self._pool is old:
+            log.warning("render_pool_renewed", reason="a worker reached its memory limit")
+            self._pool = None
+            self.start()
+            old.shutdown(wait=False, cancel_futures=False)

@@ -1,25 +1,31 @@
-"""What runs inside a render process: limits checked from the header, then fits2image.
+"""What runs inside a render process: limits checked from the header, the chosen renderer, the
+encoding.
 
-Kept apart from the pool so that a worker imports only what rendering needs.
+Kept apart from the pool so that a worker imports only what rendering needs. Two renderers draw
+the same picture (`RENDERER`): `fast` (fits2image's algorithm in row bands, the default) and
+`fits2image` (fits2image itself, the reference).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.rendering.labels import FONT_PATH
+from thumbservice.adapters.rendering.memory import OutOfMemory, apply_memory_limit
 from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from thumbservice.domain.spec import ThumbnailSpec
 
-OUTPUT_NAME = "thumbnail.jpg"
+RENDERERS = ("fast", "fits2image")
 
 log = logging.getLogger("thumbservice.render")
 
@@ -33,6 +39,7 @@ class RenderJob:
     spec: ThumbnailSpec
     max_pixels: int
     align: bool = True
+    renderer: str = "fast"
     font_path: str = str(FONT_PATH)
 
 
@@ -43,17 +50,30 @@ class RenderOutcome:
     note: str
 
 
-def init_worker(log_level: str, log_format: str) -> None:
-    """A new worker process: log as the server does, then import what rendering needs."""
+def init_worker(
+    log_level: str, log_format: str, renderer: str = "fast", memory_limit: int | None = None
+) -> None:
+    """A new worker process: log as the server does, cap its memory, import its renderer."""
     configure_logging(log_level, log_format)
-    warm_up()
+    apply_memory_limit(memory_limit)
+    renderer_module(renderer)
 
 
-def warm_up() -> None:
+def warm_up(renderer: str = "fast") -> None:
     """Import the heavy modules once per process, before the first real job arrives."""
-    import fits2image.conversions  # noqa: F401
+    renderer_module(renderer)
 
-    from thumbservice.adapters.rendering import alignment  # noqa: F401
+
+def renderer_module(name: str) -> ModuleType:
+    if name == "fast":
+        from thumbservice.adapters.rendering import fast
+
+        return fast
+    if name == "fits2image":
+        from thumbservice.adapters.rendering import fits2image_renderer
+
+        return fits2image_renderer
+    raise ValueError(f"unknown renderer {name!r}; expected one of {', '.join(RENDERERS)}")
 
 
 def image_shape(path: str) -> tuple[int, ...]:
@@ -75,98 +95,45 @@ def render(job: RenderJob) -> RenderOutcome:
     except ThumbnailError:
         raise
     except MemoryError:
-        raise UnreadableFrame("The frame is too large to render in memory") from None
-    except Exception as err:  # anything astropy or fits2image raises on a bad file
+        raise OutOfMemory("The frame is too large to render within a worker's memory") from None
+    except Exception as err:  # anything astropy or a renderer raises on a bad file
         # The cause names scratch paths: it goes to the log, the caller gets plain words.
         log.warning("unreadable_frame: %s: %s", type(err).__name__, err)
         raise UnreadableFrame("The frame could not be read as a FITS image") from None
 
 
 def _render(job: RenderJob) -> RenderOutcome:
-    from fits2image.conversions import fits_to_jpg
-
     for source in job.sources:
         height, width = image_shape(source)
         if width * height > job.max_pixels:
             raise FrameTooLarge(
                 f"The image is {width}x{height} pixels, above the limit of {job.max_pixels}"
             )
-
-    wanted = job.spec
-    paths = list(job.sources)
-    aligned: bool | None = None
-    note = ""
-    if wanted.color and job.align:
-        from thumbservice.adapters.rendering.alignment import align_to_reference
-
-        aligned_paths, report = align_to_reference(
-            Path(paths[0]), [Path(p) for p in paths[1:]], Path(job.workdir)
-        )
-        paths = [str(p) for p in aligned_paths]
-        aligned, note = report.aligned, report.reason
-
-    output = Path(job.workdir) / OUTPUT_NAME
-    if not Path(job.workdir).is_dir():
+    workdir = Path(job.workdir)
+    if not workdir.is_dir():
         # The request was abandoned and its scratch space removed: do not recreate it.
         raise UnreadableFrame("The scratch directory disappeared before rendering")
+    spec = job.spec
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
-        if wanted.color:
-            _render_color(job, paths, output)
-        elif not fits_to_jpg(
-            paths[0],
-            str(output),
-            width=wanted.width,
-            height=wanted.height,
-            label_text=wanted.label,
-            label_font=job.font_path,
-            median=wanted.median,
-            percentile=wanted.percentile,
-            quality=wanted.quality,
-        ):
-            raise UnreadableFrame("The frame could not be rendered (fits2image gave up on it)")
-    if not output.is_file():
-        raise UnreadableFrame("The frame could not be rendered (no image was written)")
-    return RenderOutcome(output.read_bytes(), aligned, note)
+        result = renderer_module(job.renderer).render(
+            [Path(p) for p in job.sources],
+            width=spec.width,
+            height=spec.height,
+            label=spec.label,
+            color=spec.color,
+            median=spec.median,
+            percentile=spec.percentile,
+            font_path=Path(job.font_path),
+            align=job.align,
+            workdir=workdir,
+        )
+    return RenderOutcome(encode(result.image, spec), result.aligned, result.note)
 
 
-def _render_color(job: RenderJob, paths: list[str], output: Path) -> None:
-    """fits2image's color mode, written losslessly, then labelled in white and encoded once.
-
-    fits2image draws labels with a single-channel fill, which comes out red on a color image.
-    """
-    from fits2image.conversions import fits_to_img
-
-    wanted = job.spec
-    composite = Path(job.workdir) / "composite.tiff"
-    if not fits_to_img(
-        paths,
-        str(composite),
-        "TIFF",
-        width=wanted.width,
-        height=wanted.height,
-        color=True,
-        median=wanted.median,
-        percentile=wanted.percentile,
-    ):
-        raise UnreadableFrame("The color frames could not be rendered (fits2image gave up)")
-    with Image.open(composite) as opened:
-        image = opened.convert("RGB")
-    if wanted.label:
-        draw_label(image, wanted.label, job.font_path)
-    image.save(output, "JPEG", quality=wanted.quality)
-
-
-def draw_label(image: Image.Image, text: str, font_path: str) -> None:
-    """White text in the lower left corner, shrunk until it fits, as fits2image places it."""
-    width, height = image.size
-    size, offset = 20, 4
-    font = ImageFont.truetype(font_path, size)
-    left, _, right, bottom = font.getbbox(text)
-    while right - left > width - offset and size > 1:
-        size -= 1
-        font = ImageFont.truetype(font_path, size)
-        left, _, right, bottom = font.getbbox(text)
-    ImageDraw.Draw(image).text(
-        (offset, height - offset - bottom), text, font=font, fill=(255, 255, 255)
-    )
+def encode(image: Image.Image, spec: ThumbnailSpec) -> bytes:
+    """The image as fits2image saves it: RGB JPEG at the requested quality, not progressive."""
+    buffer = io.BytesIO()
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    rgb.save(buffer, "JPEG", quality=spec.quality, progressive=False)
+    return buffer.getvalue()

@@ -1,0 +1,42 @@
+"""Both renderers behind the service: `fast` (the default) and `fits2image`, the reference.
+
+The rest of the end-to-end suite runs on the default; here the service is started with
+RENDERER=fits2image too, and the two answers are compared for the same thumbnails.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from aiohttp.test_utils import TestClient
+
+from tests.support.imaging import decode, tile_shifts
+
+
+async def image(client: TestClient, path: str) -> np.ndarray:
+    response = await client.get(path)
+    assert response.status == 200, await response.text()
+    return np.asarray(decode(await response.read()).convert("RGB"), dtype=np.float64)
+
+
+PATHS = [
+    "/101/?width=300&image=true",
+    "/101/?width=300&median=true&percentile=90&image=true",
+    "/101/?width=250&label=So%20many%20stars&image=true",
+    "/103/?width=200&image=true",  # a raw plain-FITS frame
+    "/201/?color=true&width=256&image=true",
+]
+
+
+async def test_the_service_draws_the_same_picture_with_either_renderer(  # type: ignore[no-untyped-def]
+    make_client, client: TestClient
+) -> None:
+    reference = await make_client(shared=False, renderer="fits2image", render_workers=1)
+    for path in PATHS:
+        fast = await image(client, path)
+        slow = await image(reference, path)
+        assert fast.shape == slow.shape, path
+        # JPEG of the same picture: the mean difference is a fraction of one grey level.
+        assert np.abs(fast - slow).mean() < 1.0, path
+        if "color" in path:
+            shifts = tile_shifts(fast[..., 0], fast[..., 2])
+            assert max(max(abs(dx), abs(dy)) for dx, dy in shifts) < 1.0
