@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint format typecheck bench compare clean install
+.PHONY: run test lint format typecheck bench compare soak clean install
 
 $(BIN)/uv:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -52,6 +52,11 @@ bench: install
 # benchmarks/results/ (the timings and memory need the whole benchmarks/renderer_benchmark.py).
 compare: install
 	$(BIN)/python benchmarks/renderer_benchmark.py --compare-only
+
+# Two minutes of mixed traffic, then the store stalled, killed and back empty, the archive
+# stalled and a render worker killed, under load (about 4 minutes; not part of `make test`).
+soak: install
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -111,24 +111,26 @@ _SIZE_UNITS = {
 }
 
 
-def _memory_size(value: object) -> object:
-    """`auto` (the renderer's measured need), `0` or `off` (no limit), or a size: bytes, or a
-    number with K/KiB, M/MiB or G/GiB."""
+def _bytes(value: object) -> object:
+    """A size: a number of bytes, or a number with K/KiB, M/MiB or G/GiB (powers of 1024)."""
     if isinstance(value, int) and value < 0:
         raise ValueError("must not be negative")
     if not isinstance(value, str):
         return value
     text = value.strip().lower()
-    if text == "auto":
-        return None
-    if text in ("off", "none"):
-        return 0
     digits = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
     unit = text[len(digits) :].strip()
     if not (digits.isascii() and digits.isdigit()) or unit not in _SIZE_UNITS:
-        raise ValueError("must be auto, off, or a size such as 512MiB or 2GiB")
-    size = int(digits) * _SIZE_UNITS[unit]
-    if 0 < size < MIN_RENDER_MEMORY:
+        raise ValueError("must be a size in bytes, or such as 512MiB or 2GiB")
+    return int(digits) * _SIZE_UNITS[unit]
+
+
+def _memory_limit(value: object) -> object:
+    """`auto` (the renderer's measured need), `off` or 0 (no limit), or a size."""
+    if isinstance(value, str) and value.strip().lower() in ("auto", "off", "none"):
+        return None if value.strip().lower() == "auto" else 0
+    size = _bytes(value)
+    if isinstance(size, int) and 0 < size < MIN_RENDER_MEMORY:
         raise ValueError("must be at least 128MiB (a worker holds about that once it has started)")
     return size
 
@@ -150,6 +152,7 @@ def _slash(value: str) -> str:
 
 
 Count = Annotated[int, BeforeValidator(_whole_number)]
+Bytes = Annotated[int, BeforeValidator(_bytes), Field(ge=0)]
 Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0, allow_inf_nan=False)]
 Url = Annotated[str, BeforeValidator(_url)]
 OptionalUrl = Annotated[str | None, BeforeValidator(_optional_url)]
@@ -218,11 +221,11 @@ class Settings(BaseSettings):
     # Rendering.
     renderer: Annotated[Literal["fast", "fits2image"], BeforeValidator(_lower)] = "fast"
     # None: the renderer's measured need; 0: no limit.
-    render_memory_limit: Annotated[int | None, BeforeValidator(_memory_size)] = None
+    render_memory_limit: Annotated[int | None, BeforeValidator(_memory_limit)] = None
 
     # Limits and work.
     max_thumbnail_size: Annotated[Count, Field(ge=1)] = 5000
-    max_download_bytes: Annotated[Count, Field(ge=1)] = 512 * 1024 * 1024
+    max_download_bytes: Annotated[Bytes, Field(ge=1)] = 512 * 1024 * 1024
     max_image_pixels: Annotated[Count, Field(ge=1)] = 64 * 1024 * 1024
     render_workers: Annotated[Count, Field(ge=1, le=256)] = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1)
@@ -230,7 +233,7 @@ class Settings(BaseSettings):
     render_queue_depth: Annotated[Count, Field(ge=0)] = 8
     retry_after: Annotated[Count, Field(ge=1)] = DEFAULT_RETRY_AFTER
     url_expiry: Annotated[Count, Field(ge=1, le=ONE_WEEK)] = ONE_WEEK
-    memory_cache_bytes: Annotated[Count, Field(ge=0)] = 64 * 1024 * 1024
+    memory_cache_bytes: Bytes = 64 * 1024 * 1024
 
     # Logs.
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = (
