@@ -46,6 +46,7 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python benchmarks/service_benchmark.py
+	$(BIN)/python benchmarks/renderer_benchmark.py
 	$(BIN)/python benchmarks/color_alignment.py
 
 # The fast renderer against fits2image: SSIM on the corpus and a contact sheet in
