@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
+from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from thumbservice.domain.errors import StoreUnavailable
@@ -130,7 +130,9 @@ class S3Store:
             async with asyncio.timeout(self.hot_timeout):
                 await self.hot_client.head_bucket(Bucket=self.bucket)
         except _FAILURES as err:
-            log.warning("store_check_failed", bucket=self.bucket, error=str(err))
+            log.warning(
+                "store_check_failed", bucket=self.bucket, error=str(err) or type(err).__name__
+            )
             if isinstance(err, ClientError) and _error_code(err) in _MISSING | _NO_BUCKET:
                 raise StoreUnavailable("The object store has no bucket for thumbnails") from None
             raise StoreUnavailable("The object store is not reachable") from None
@@ -149,7 +151,9 @@ class S3Store:
                 log.warning("bucket_check_failed", bucket=self.bucket, error=str(err))
                 return
         except (BotoCoreError, OSError, TimeoutError) as err:
-            log.warning("bucket_unreachable", bucket=self.bucket, error=str(err))
+            log.warning(
+                "bucket_unreachable", bucket=self.bucket, error=str(err) or type(err).__name__
+            )
             return
         location = {} if self.region == "us-east-1" else {"LocationConstraint": self.region}
         try:
@@ -162,9 +166,13 @@ class S3Store:
         except ClientError as err:
             if _error_code(err) in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 return
-            log.warning("bucket_create_failed", bucket=self.bucket, error=str(err))
+            log.warning(
+                "bucket_create_failed", bucket=self.bucket, error=str(err) or type(err).__name__
+            )
         except (BotoCoreError, OSError, TimeoutError) as err:
-            log.warning("bucket_create_failed", bucket=self.bucket, error=str(err))
+            log.warning(
+                "bucket_create_failed", bucket=self.bucket, error=str(err) or type(err).__name__
+            )
 
 
 def _error_code(err: ClientError) -> str:
@@ -201,9 +209,10 @@ async def open_s3_client(
     endpoint_url: str | None,
     read_timeout: float = UPLOAD_READ_TIMEOUT,
     attempts: int = 2,
+    session: AioSession | None = None,
 ) -> AsyncIterator[Any]:
-    """One S3 client, closed on exit."""
-    async with get_session().create_client(
+    """One S3 client, closed on exit. Clients of one session share botocore's loaded models."""
+    async with (session or get_session()).create_client(
         "s3",
         region_name=region,
         endpoint_url=endpoint_url,
@@ -225,6 +234,7 @@ async def open_s3_store(
     hot_timeout: float,
 ) -> AsyncIterator[S3Store]:
     """The app's S3 store: both clients open, the bucket created if it is missing."""
+    session = get_session()
     async with AsyncExitStack() as stack:
         client, hot = [
             await stack.enter_async_context(
@@ -235,6 +245,7 @@ async def open_s3_store(
                     endpoint_url=endpoint_url,
                     read_timeout=read_timeout,
                     attempts=attempts,
+                    session=session,
                 )
             )
             for read_timeout, attempts in ((UPLOAD_READ_TIMEOUT, 2), (hot_timeout, 1))
