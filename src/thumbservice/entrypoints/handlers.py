@@ -9,7 +9,7 @@ from aiohttp import web
 from dependency_injector.wiring import Provide, inject
 
 from thumbservice.domain.service import ONE_WEEK, Thumbnail, ThumbnailService
-from thumbservice.domain.spec import ThumbnailSpec
+from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 from thumbservice.entrypoints import pages
 from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.readiness import Readiness
@@ -56,7 +56,7 @@ def _image(request: web.Request, result: Thumbnail) -> web.Response:
         response = web.Response(status=304, headers=headers)
         response.etag = etag
         return response
-    response = web.Response(body=result.data, content_type="image/jpeg", headers=headers)
+    response = web.Response(body=result.data, content_type=result.media_type, headers=headers)
     response.etag = etag
     return response
 
@@ -78,7 +78,7 @@ async def stored_thumbnail(
         raise web.HTTPNotFound(reason="No such thumbnail")
     return web.Response(
         body=data,
-        content_type="image/jpeg",
+        content_type=ImageFormat.of_key(key).media_type,
         headers={"Cache-Control": IMAGE_CACHE_CONTROL},
     )
 
