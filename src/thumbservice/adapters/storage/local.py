@@ -95,7 +95,8 @@ class LocalFileStore:
             return False
         if int(expires) < self.clock():
             return False
-        return hmac.compare_digest(self.sign(key, int(expires)), signature)
+        # As bytes: compare_digest refuses str with non-ASCII characters, which a URL may carry.
+        return hmac.compare_digest(self.sign(key, int(expires)).encode(), signature.encode())
 
     async def check(self) -> None:
         def probe() -> None:
