@@ -10,7 +10,7 @@ from dependency_injector.wiring import Provide, inject
 
 from thumbservice.domain.service import ONE_WEEK, Thumbnail, ThumbnailService
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
-from thumbservice.entrypoints import pages
+from thumbservice.entrypoints import docs, pages
 from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.readiness import Readiness
 from thumbservice.entrypoints.settings import Settings
@@ -107,6 +107,21 @@ async def openapi_json(
     request: web.Request, settings: Settings = Provide["settings"]
 ) -> web.Response:
     return web.json_response(openapi(settings.max_thumbnail_size))
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(text=docs.DOCS_HTML, content_type="text/html")
+
+
+async def docs_asset(request: web.Request) -> web.Response:
+    """A script, style or icon of /docs, from a fixed list; anything else is a 404."""
+    found = docs.asset(request.match_info["name"])
+    if found is None:
+        raise web.HTTPNotFound(reason="No such file")
+    body, media_type = found
+    return web.Response(
+        body=body, content_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 async def index(request: web.Request) -> web.Response:
