@@ -63,14 +63,21 @@ async def _wait_until_up(service: ServiceProcess, patience: float = 60.0) -> Non
 
 @contextlib.contextmanager
 def running_service(
-    command: list[str], env: dict[str, str], log: Path, port: int, patience: float = 120.0
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    port: int,
+    patience: float = 120.0,
+    cwd: Path | None = None,
 ) -> Iterator[str]:
     """The service started by `command` on `port`, for tests without an event loop of their
     own (a browser, schemathesis); its URL once /healthz answers. Stopped with SIGTERM."""
     full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd
+        )
     try:
         deadline = time.monotonic() + patience
         while True:
