@@ -22,6 +22,9 @@ from tests.support.browser import LAUNCH_ARGS, ensure_chromium
 from tests.support.s3 import free_port
 from thumbservice.adapters.archive.dev.sample_archive import OWNER_TOKEN
 
+# Installing Chromium on a machine that lacks it takes minutes; the pages themselves, seconds.
+pytestmark = pytest.mark.timeout(600)
+
 FRONT_END = """<!doctype html>
 <html><head><meta charset="utf-8"><title>frames</title></head><body>
 <img id="thumbnail" alt="">

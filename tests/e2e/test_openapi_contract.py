@@ -23,6 +23,7 @@ import json
 import urllib.request
 from typing import Any
 
+import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -34,6 +35,9 @@ from thumbservice.adapters.archive.dev.sample_archive import (
 )
 from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.settings import Settings
+
+# Each operation is one test of up to MAX_EXAMPLES requests, some of them renders.
+pytestmark = pytest.mark.timeout(300)
 
 MAX_EXAMPLES = 40
 RENDERED_EXAMPLES = 30

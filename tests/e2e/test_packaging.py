@@ -24,6 +24,9 @@ from tests.support.imaging import decode
 from tests.support.s3 import free_port
 from tests.support.service import running_service
 
+# Building the wheel and filling a virtual environment takes more than one request.
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parents[2]
 UV = Path(sys.executable).with_name("uv")
 
