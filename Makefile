@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint format typecheck bench compare soak clean install
+.PHONY: run test lint format typecheck bench compare soak clean install image image-test
 
 $(BIN)/uv:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -30,13 +30,13 @@ run: install
 	$(BIN)/python -m thumbservice.entrypoints.devserver
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
 
 typecheck: install
 	$(BIN)/mypy
@@ -58,6 +58,18 @@ compare: install
 # stalled and a render worker killed, under load (about 4 minutes; not part of `make test`).
 soak: install
 	$(BIN)/python benchmarks/soak.py
+
+# The container image (Dockerfile), with podman or else docker; CONTAINER_ENGINE=... picks one.
+CONTAINER_ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+IMAGE ?= thumbservice:latest
+
+image:
+	@test -n "$(CONTAINER_ENGINE)" || { echo "make image needs podman or docker"; exit 1; }
+	$(CONTAINER_ENGINE) build --tag $(IMAGE) .
+
+# Start the image on the sample archive, fetch thumbnails, stop it with SIGTERM.
+image-test: image
+	$(PYTHON) scripts/image_test.py --engine $(CONTAINER_ENGINE) --image $(IMAGE)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,9 @@ from aiohttp.test_utils import TestClient
 from tests.support.app_server import AppTestServer
 from tests.support.archive_server import ArchiveStub, running_archive
 from tests.support.frames import FrameSet, build_test_frames
-from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, create_bucket
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, create_bucket, free_port
+from tests.support.service import running_service
+from thumbservice.adapters.archive.dev.sample_archive import build_sample_archive
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.entrypoints.app import create_app
 from thumbservice.entrypoints.containers import Container
@@ -104,3 +108,53 @@ async def make_client(
 @pytest.fixture
 async def client(make_client: AppFactory) -> TestClient:
     return await make_client()
+
+
+@dataclass(frozen=True)
+class SampleService:
+    """The service as `make run` serves it (the sample archive, the local store), in its own
+    process: what the browser and the schema-driven tests talk to."""
+
+    url: str
+    log: Path
+    records: list[dict[str, Any]]
+
+    def frame_id(self, *, private: bool = False, color: bool = False) -> int:
+        """A sample frame: a public black-and-white one, the proprietary one, or a color one."""
+        for record in self.records:
+            if private and str(record.get("public_date", "")) > "2090":
+                return int(record["id"])
+            if color and record.get("primary_optical_element") == "V":
+                return int(record["id"])
+            if not private and not color and record.get("configuration_type") == "EXPOSE":
+                return int(record["id"])
+        raise LookupError("no such sample frame")
+
+
+@pytest.fixture(scope="session")
+def sample_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    """The sample archive of `make run`, generated once for the session."""
+    directory = tmp_path_factory.mktemp("sample-archive")
+    return directory, build_sample_archive(directory)
+
+
+@pytest.fixture(scope="session")
+def sample_service(
+    sample_archive: tuple[Path, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SampleService]:
+    directory, records = sample_archive
+    work = tmp_path_factory.mktemp("sample-service")
+    port = free_port()
+    env = {
+        "ARCHIVE_SOURCE": "samples",
+        "SAMPLE_ARCHIVE_DIR": str(directory),
+        "THUMBNAIL_STORE": "local",
+        "LOCAL_STORE_DIR": str(work / "store"),
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TMP_DIR": str(work / "tmp"),
+        "RENDER_WORKERS": "1",
+    }
+    log = work / "service.log"
+    command = [sys.executable, "-m", "thumbservice"]
+    with running_service(command, env, log, port) as url:
+        yield SampleService(url, log, records)

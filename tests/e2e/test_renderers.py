@@ -6,24 +6,37 @@ RENDERER=fits2image too, and the two answers are compared for the same thumbnail
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import numpy as np
 from aiohttp.test_utils import TestClient
 
 from tests.support.imaging import decode, tile_shifts
+from thumbservice.domain.spec import MAX_LABEL_LENGTH, ImageFormat
+
+PILLOW_NAMES = {ImageFormat.JPEG: "JPEG", ImageFormat.PNG: "PNG", ImageFormat.WEBP: "WEBP"}
 
 
 async def image(client: TestClient, path: str) -> np.ndarray:
     response = await client.get(path)
     assert response.status == 200, await response.text()
-    return np.asarray(decode(await response.read()).convert("RGB"), dtype=np.float64)
+    kind = ImageFormat(parse_qs(urlsplit(path).query).get("format", ["jpeg"])[0])
+    assert response.headers["Content-Type"] == kind.media_type
+    decoded = decode(await response.read(), PILLOW_NAMES[kind])
+    return np.asarray(decoded.convert("RGB"), dtype=np.float64)
 
 
+LONG_LABEL = "So%20many%20stars%20" * (MAX_LABEL_LENGTH // 15)
 PATHS = [
     "/101/?width=300&image=true",
     "/101/?width=300&median=true&percentile=90&image=true",
     "/101/?width=250&label=So%20many%20stars&image=true",
+    f"/101/?width=250&label={LONG_LABEL}&image=true",
+    "/101/?width=240&format=png&image=true",
+    "/101/?width=240&format=webp&quality=90&label=stars&image=true",
     "/103/?width=200&image=true",  # a raw plain-FITS frame
     "/201/?color=true&width=256&image=true",
+    "/201/?color=true&width=200&format=png&label=RVB&image=true",
 ]
 
 

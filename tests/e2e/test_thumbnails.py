@@ -112,3 +112,18 @@ async def test_json_and_image_share_the_stored_object(
     image = await (await client.get("/101/?width=77&image=true")).read()
     assert (await fetch(url))[1] == image
     assert archive.downloads[101] == 1
+
+
+async def test_each_format_is_stored_in_s3_under_its_name_and_type(client: TestClient) -> None:
+    for kind, pillow_name, media_type in [
+        ("png", "PNG", "image/png"),
+        ("webp", "WEBP", "image/webp"),
+        ("jpeg", "JPEG", "image/jpeg"),
+    ]:
+        response = await client.get("/101/", params={"width": "160", "format": kind})
+        assert response.status == 200, await response.text()
+        url = (await response.json())["url"]
+        assert url.split("?")[0].endswith("." + ("jpg" if kind == "jpeg" else kind))
+        status, data, content_type = await fetch(url)
+        assert (status, content_type) == (200, media_type)
+        assert decode(data, pillow_name).size == (160, 120)

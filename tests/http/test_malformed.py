@@ -10,7 +10,7 @@ import structlog
 from aiohttp.test_utils import TestClient
 
 MALFORMED = {
-    "request line over 8 KB": b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "request line over 32 KB": b"GET /" + b"a" * 33000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     "header over 8 KB": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
     "invalid method": b"G@T /101/ HTTP/1.1\r\nHost: x\r\n\r\n",
     "Transfer-Encoding with Content-Length": (

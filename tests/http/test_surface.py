@@ -284,3 +284,15 @@ async def test_local_store_url_numbers_are_ascii_digits_only(
 async def test_numbers_in_queries_are_ascii_digits_only(client: TestClient, query: str) -> None:
     status, body = await json_error(client, "/101/", params=dict([query.split("=")]))
     assert status == 400 and body["message"]
+
+
+@pytest.mark.parametrize("signature", ["»", "签名", "\u00ff" * 64])
+async def test_a_signature_in_any_script_is_refused_not_a_500(
+    make_client: ClientFactory, signature: str
+) -> None:
+    client = await make_client(real_store=True, thumbnail_store="local")
+    key = "101.0123456789abcdef0123456789abcdef.jpg"
+    status, body = await json_error(
+        client, f"/thumbnails/{key}", params={"expires": "99999999999", "signature": signature}
+    )
+    assert status == 403 and body["message"]

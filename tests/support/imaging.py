@@ -1,4 +1,4 @@
-"""Looking at what the service answered: decode JPEGs, compare regions."""
+"""Looking at what the service answered: decode images, compare regions."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from astropy.io import fits
 from PIL import Image
 
 
-def decode(data: bytes) -> Image.Image:
+def decode(data: bytes, expected: str = "JPEG") -> Image.Image:
+    """The image in `data`, which must be encoded as `expected` (Pillow's name of a format)."""
     image = Image.open(io.BytesIO(data))
-    assert image.format == "JPEG", f"not a JPEG: {image.format}"
+    assert image.format == expected, f"not a {expected}: {image.format}"
     image.load()
     return image
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,3 +59,44 @@ async def _wait_until_up(service: ServiceProcess, patience: float = 60.0) -> Non
                         return
             await asyncio.sleep(0.1)
     raise RuntimeError(f"the service did not come up: {service.log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def running_service(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    port: int,
+    patience: float = 120.0,
+    cwd: Path | None = None,
+) -> Iterator[str]:
+    """The service started by `command` on `port`, for tests without an event loop of their
+    own (a browser, schemathesis); its URL once /healthz answers. Stopped with SIGTERM."""
+    full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd
+        )
+    try:
+        deadline = time.monotonic() + patience
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the service exited: {log.read_text()[-2000:]}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{url}/healthz", timeout=2) as response,
+            ):
+                if response.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not come up: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,7 +1,16 @@
+import re
+
 import pytest
 
 from thumbservice.domain.errors import InvalidParameter
-from thumbservice.domain.spec import FrameRef, ThumbnailSpec, cache_key
+from thumbservice.domain.spec import (
+    KEY_PATTERN,
+    MAX_LABEL_LENGTH,
+    FrameRef,
+    ImageFormat,
+    ThumbnailSpec,
+    cache_key,
+)
 
 
 def parse(query: dict[str, str], segment: str = "11245132", **kw: int) -> ThumbnailSpec:
@@ -80,8 +89,38 @@ def test_boolean_spellings(text: str, expected: bool) -> None:
 
 def test_label_drops_control_characters_and_is_bounded() -> None:
     assert parse({"label": "a\nb\x00c"}).label == "abc"
-    with pytest.raises(InvalidParameter, match="label"):
-        parse({"label": "x" * 300})
+    with pytest.raises(InvalidParameter, match=f"label must be at most {MAX_LABEL_LENGTH} char"):
+        parse({"label": "x" * (MAX_LABEL_LENGTH + 1)})
+
+
+def test_labels_as_long_as_a_url_carries_are_accepted() -> None:
+    # The original service drew labels of any length; a URL that works everywhere has ~2,000.
+    assert MAX_LABEL_LENGTH >= 2000
+    assert parse({"label": "星" * MAX_LABEL_LENGTH}).label == "星" * MAX_LABEL_LENGTH
+    # Characters dropped as unprintable do not count.
+    assert len(parse({"label": "x" * MAX_LABEL_LENGTH + "\n"}).label) == MAX_LABEL_LENGTH
+
+
+def test_format_defaults_to_jpeg_and_names_the_allowed_ones() -> None:
+    assert parse({}).format is ImageFormat.JPEG
+    assert parse({"format": ""}).format is ImageFormat.JPEG
+    assert parse({"format": "png"}).format is ImageFormat.PNG
+    assert parse({"format": "WebP"}).format is ImageFormat.WEBP
+    for bad in ("jpg", "gif", "png8", "tiff"):
+        with pytest.raises(InvalidParameter, match="format must be one of jpeg, png, webp"):
+            parse({"format": bad})
+
+
+def test_formats_know_their_key_suffix_and_media_type() -> None:
+    assert [(f.extension, f.media_type) for f in ImageFormat] == [
+        ("jpg", "image/jpeg"),
+        ("png", "image/png"),
+        ("webp", "image/webp"),
+    ]
+    for kind in ImageFormat:
+        assert ImageFormat.of_key(f"7.{'0' * 32}.{kind.extension}") is kind
+    with pytest.raises(ValueError):
+        ImageFormat.of_key("7.x.gif")
 
 
 def test_basename_and_filename_name_the_same_frame() -> None:
@@ -126,6 +165,34 @@ def test_cache_key_is_deterministic_and_names_the_frame() -> None:
 def test_every_rendering_parameter_changes_the_key(change: dict[str, str]) -> None:
     base = {"width": "300"}
     assert cache_key((42,), parse(base)) != cache_key((42,), parse({**base, **change}))
+
+
+def test_jpeg_keys_are_those_of_the_original_contract() -> None:
+    """Thumbnails already stored stay valid: a JPEG's key has not changed with formats."""
+    assert cache_key((1001,), parse({})) == "1001.f941169beb3839eab34b55d0814cd749.jpg"
+    assert cache_key((1001,), parse({"format": "jpeg"})) == cache_key((1001,), parse({}))
+    labelled = {"width": "300", "label": "So many stars", "quality": "95"}
+    assert cache_key((1001,), parse(labelled)) == "1001.f42dfc0098c9468543d8f835e4bfebc0.jpg"
+    color = {"color": "true", "median": "true", "percentile": "98.5"}
+    assert cache_key((1001, 2, 3), parse(color)) == "1001.975a7ca751f5b22b45f9f0ab8d862ec7.jpg"
+
+
+def test_the_format_is_in_the_key_and_its_name() -> None:
+    keys = {f: cache_key((42,), parse({"format": f.value})) for f in ImageFormat}
+    assert len(set(keys.values())) == 3
+    for kind, key in keys.items():
+        assert key.endswith(f".{kind.extension}")
+        assert re.fullmatch(KEY_PATTERN, key)
+
+
+def test_quality_changes_lossy_keys_only() -> None:
+    for lossy in ("jpeg", "webp"):
+        assert cache_key((1,), parse({"format": lossy, "quality": "50"})) != cache_key(
+            (1,), parse({"format": lossy})
+        )
+    assert cache_key((1,), parse({"format": "png", "quality": "50"})) == cache_key(
+        (1,), parse({"format": "png"})
+    )
 
 
 def test_percentile_matters_only_with_median() -> None:

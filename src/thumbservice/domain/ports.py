@@ -41,7 +41,7 @@ class ArchiveGateway(Protocol):
 
 
 class ImageRenderer(Protocol):
-    """Turns FITS files into a JPEG, off the event loop."""
+    """Turns FITS files into an encoded image in the spec's format, off the event loop."""
 
     async def render(self, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path) -> bytes:
         """One source for black-and-white, three (red, visual, blue) for color."""

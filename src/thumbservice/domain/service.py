@@ -19,9 +19,8 @@ from thumbservice.domain.ports import (
     Telemetry,
     Workspace,
 )
-from thumbservice.domain.spec import FrameRef, ThumbnailSpec, cache_key
+from thumbservice.domain.spec import DEFAULT_FORMAT, FrameRef, ThumbnailSpec, cache_key
 
-CONTENT_TYPE = "image/jpeg"
 ONE_WEEK = 7 * 24 * 3600
 """How long a thumbnail URL is good for, as the original service promised (and the longest an S3
 SigV4 presigned URL may live)."""
@@ -36,6 +35,7 @@ class Thumbnail:
     cache_hit: bool
     url: str | None = None
     data: bytes | None = None
+    media_type: str = DEFAULT_FORMAT.media_type
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,13 @@ class ThumbnailService:
         if spec.image:
             # The image needs no store: one on its way there, or one the store has, or a render.
             data = uploading.data if uploading else await self._stored_image(key)
-            self.telemetry.cache_lookup(hit=data is not None)
+            hit = data is not None
+            self.telemetry.cache_lookup(hit=hit)
             if data is None:
                 data = (await self._render_once(key, sources, spec)).data
-                return Thumbnail(key, frame.proposal_id, cache_hit=False, data=data)
-            return Thumbnail(key, frame.proposal_id, cache_hit=True, data=data)
+            return Thumbnail(
+                key, frame.proposal_id, cache_hit=hit, data=data, media_type=spec.format.media_type
+            )
 
         hit = uploading is None and await self._exists(key)
         self.telemetry.cache_lookup(hit=hit)
@@ -108,7 +110,9 @@ class ThumbnailService:
                     "or ask for image=true"
                 )
         url = await self._url(key)
-        return Thumbnail(key, frame.proposal_id, cache_hit=hit, url=url)
+        return Thumbnail(
+            key, frame.proposal_id, cache_hit=hit, url=url, media_type=spec.format.media_type
+        )
 
     async def drain(self, patience: float | None = None) -> int:
         """Wait, at most `patience` seconds, for the uploads still under way (at shutdown);
@@ -163,14 +167,15 @@ class ThumbnailService:
                 self.telemetry.rendered(time.perf_counter() - started, spec.color)
         # Callers of image=true answer now; the upload goes on in its own task, and callers of
         # the URL, or arriving while it is under way, wait for it rather than render again.
-        rendered = _Rendered(data, asyncio.ensure_future(self._upload(key, data)))
+        upload = self._upload(key, data, spec.format.media_type)
+        rendered = _Rendered(data, asyncio.ensure_future(upload))
         self._uploads[key] = rendered
         rendered.stored.add_done_callback(lambda _: self._upload_done(key, rendered))
         return rendered
 
-    async def _upload(self, key: str, data: bytes) -> bool:
+    async def _upload(self, key: str, data: bytes, media_type: str) -> bool:
         try:
-            await self.store.put(key, data, CONTENT_TYPE)
+            await self.store.put(key, data, media_type)
         except StoreUnavailable:
             self.telemetry.store_failed("put")
             return False

@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from thumbservice.domain.errors import InvalidParameter
 from thumbservice.domain.frames import FITS_SUFFIXES
@@ -17,7 +18,10 @@ DEFAULT_SIZE = 200
 DEFAULT_QUALITY = 80
 DEFAULT_PERCENTILE = 99.5
 DEFAULT_MAX_SIZE = 5000
-MAX_LABEL_LENGTH = 256
+MAX_LABEL_LENGTH = 2048
+"""The longest label, in characters. A URL that works everywhere carries about 2,000; a label
+this long of any script, percent-encoded (at most 12 bytes a character), still fits the
+server's request line (`MAX_REQUEST_LINE` of the entrypoint)."""
 MEDIAN_MIN_PERCENTILE = 50.0
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
@@ -29,6 +33,42 @@ TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0"})
 # Longest first, so `x.fits.fz` loses `.fits.fz` rather than nothing.
 _SUFFIXES_LONGEST_FIRST = tuple(sorted(FITS_SUFFIXES, key=len, reverse=True))
+
+
+class ImageFormat(StrEnum):
+    """How a thumbnail is encoded. JPEG is the original contract and the default."""
+
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+
+    @property
+    def extension(self) -> str:
+        """The suffix of the stored object's key (JPEG keeps the original `.jpg`)."""
+        return "jpg" if self is ImageFormat.JPEG else self.value
+
+    @property
+    def media_type(self) -> str:
+        return f"image/{self.value}"
+
+    @property
+    def lossy(self) -> bool:
+        """Whether `quality` changes the bytes (PNG is lossless and ignores it)."""
+        return self is not ImageFormat.PNG
+
+    @classmethod
+    def of_key(cls, key: str) -> ImageFormat:
+        """The format of a stored object, from its key's suffix."""
+        suffix = key.rpartition(".")[2]
+        for kind in cls:
+            if kind.extension == suffix:
+                return kind
+        raise ValueError(f"not a thumbnail key: {key!r}")
+
+
+DEFAULT_FORMAT = ImageFormat.JPEG
+KEY_PATTERN = r"[0-9]{1,20}\.[0-9a-f]{32}\.(?:" + "|".join(f.extension for f in ImageFormat) + ")"
+"""Every key `cache_key` makes, and nothing else: stores check names against it."""
 
 
 def is_ascii_digits(text: str) -> bool:
@@ -91,6 +131,7 @@ class ThumbnailSpec:
     percentile: float = DEFAULT_PERCENTILE
     quality: int = DEFAULT_QUALITY
     image: bool = False
+    format: ImageFormat = DEFAULT_FORMAT
 
     @classmethod
     def from_query(
@@ -107,6 +148,7 @@ class ThumbnailSpec:
             percentile=_percentile(query.get("percentile")),
             quality=_integer(query, "quality", DEFAULT_QUALITY, 1, 100),
             image=_boolean(query, "image"),
+            format=_format(query.get("format")),
         )
         if spec.median and spec.percentile <= MEDIAN_MIN_PERCENTILE:
             # Below the median every pixel of a median-subtracted frame is 0: the stretch would
@@ -118,8 +160,12 @@ class ThumbnailSpec:
         return spec
 
     def rendering_parameters(self) -> dict[str, object]:
-        """Everything that changes the pixels, in a canonical form."""
-        return {
+        """Everything that changes the bytes, in a canonical form.
+
+        A JPEG's parameters are exactly those of the original service, so its keys (and the
+        thumbnails already stored under them) stay valid; other formats add theirs.
+        """
+        params: dict[str, object] = {
             "width": self.width,
             "height": self.height,
             "label": self.label,
@@ -127,8 +173,12 @@ class ThumbnailSpec:
             "median": self.median,
             # percentile only matters with median; normalise so equal requests share a key
             "percentile": repr(self.percentile) if self.median else None,
-            "quality": self.quality,
+            # quality only matters to a lossy format
+            "quality": self.quality if self.format.lossy else None,
         }
+        if self.format is not ImageFormat.JPEG:
+            params["format"] = self.format.value
+        return params
 
 
 def cache_key(frame_ids: tuple[int, ...], spec: ThumbnailSpec) -> str:
@@ -143,7 +193,7 @@ def cache_key(frame_ids: tuple[int, ...], spec: ThumbnailSpec) -> str:
     canonical = "&".join(f"{k}={params[k]}" for k in sorted(params))
     canonical += f"&frames={','.join(map(str, frame_ids))}&v={RENDER_VERSION}"
     digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
-    return f"{frame_ids[0]}.{digest}.jpg"
+    return f"{frame_ids[0]}.{digest}.{spec.format.extension}"
 
 
 def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -185,11 +235,23 @@ def _percentile(raw: str | None) -> float:
     return value
 
 
+def _format(raw: str | None) -> ImageFormat:
+    if raw is None or not raw.strip():
+        return DEFAULT_FORMAT
+    try:
+        return ImageFormat(raw.strip().lower())
+    except ValueError:
+        allowed = ", ".join(f.value for f in ImageFormat)
+        raise InvalidParameter(f"format must be one of {allowed}, got {raw!r}") from None
+
+
 def _label(raw: str | None) -> str:
     if raw is None:
         return ""
     # Control characters draw as boxes and can break log lines; drop them.
     text = "".join(ch for ch in raw if ch.isprintable())
     if len(text) > MAX_LABEL_LENGTH:
-        raise InvalidParameter(f"label must be at most {MAX_LABEL_LENGTH} characters")
+        raise InvalidParameter(
+            f"label must be at most {MAX_LABEL_LENGTH} characters, got {len(text)}"
+        )
     return text

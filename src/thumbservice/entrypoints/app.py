@@ -42,6 +42,8 @@ def create_app(container: Container) -> web.Application:
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
     app.router.add_get("/openapi.json", handlers.openapi_json)
+    app.router.add_get("/docs", handlers.docs_page)
+    app.router.add_get("/docs/static/{name}", handlers.docs_asset)
     if container.signed_urls() is not None:
         # Only a store that the app serves itself needs this route; S3 serves its own URLs.
         app.router.add_get("/thumbnails/{key}", handlers.stored_thumbnail)

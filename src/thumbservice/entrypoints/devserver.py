@@ -29,7 +29,7 @@ def print_examples(settings: Settings, records: Sequence[Mapping[str, Any]]) -> 
             f"  curl -H 'Authorization: Token sample-owner-token' "
             f"'{base}/{private['id']}/?image=true' > private.jpg"
         )
-    lines += [f"  {base}/  (the API)   {base}/metrics   {base}/readyz", ""]
+    lines += [f"  {base}/docs  (try the API)   {base}/metrics   {base}/readyz", ""]
     print("\n".join(lines), flush=True)
 
 

@@ -9,8 +9,8 @@ from aiohttp import web
 from dependency_injector.wiring import Provide, inject
 
 from thumbservice.domain.service import ONE_WEEK, Thumbnail, ThumbnailService
-from thumbservice.domain.spec import ThumbnailSpec
-from thumbservice.entrypoints import pages
+from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
+from thumbservice.entrypoints import docs, pages
 from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.readiness import Readiness
 from thumbservice.entrypoints.settings import Settings
@@ -56,7 +56,7 @@ def _image(request: web.Request, result: Thumbnail) -> web.Response:
         response = web.Response(status=304, headers=headers)
         response.etag = etag
         return response
-    response = web.Response(body=result.data, content_type="image/jpeg", headers=headers)
+    response = web.Response(body=result.data, content_type=result.media_type, headers=headers)
     response.etag = etag
     return response
 
@@ -78,7 +78,7 @@ async def stored_thumbnail(
         raise web.HTTPNotFound(reason="No such thumbnail")
     return web.Response(
         body=data,
-        content_type="image/jpeg",
+        content_type=ImageFormat.of_key(key).media_type,
         headers={"Cache-Control": IMAGE_CACHE_CONTROL},
     )
 
@@ -107,6 +107,21 @@ async def openapi_json(
     request: web.Request, settings: Settings = Provide["settings"]
 ) -> web.Response:
     return web.json_response(openapi(settings.max_thumbnail_size))
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(text=docs.DOCS_HTML, content_type="text/html")
+
+
+async def docs_asset(request: web.Request) -> web.Response:
+    """A script, style or icon of /docs, from a fixed list; anything else is a 404."""
+    found = docs.asset(request.match_info["name"])
+    if found is None:
+        raise web.HTTPNotFound(reason="No such file")
+    body, media_type = found
+    return web.Response(
+        body=body, content_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 async def index(request: web.Request) -> web.Response:

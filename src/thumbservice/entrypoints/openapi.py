@@ -1,4 +1,8 @@
-"""The API described as OpenAPI 3.1, served at /openapi.json."""
+"""The API described as OpenAPI 3.1, served at /openapi.json and shown at /docs.
+
+Every parameter and every status the service answers is here, with the headers that matter
+to a caller (ETag, Retry-After, X-Request-ID): the schema-driven tests hold the service to it.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +12,58 @@ from typing import Any
 from thumbservice import __version__
 from thumbservice.domain.spec import (
     BASENAME_PATTERN,
+    DEFAULT_FORMAT,
     DEFAULT_PERCENTILE,
     DEFAULT_QUALITY,
     DEFAULT_SIZE,
+    KEY_PATTERN,
     MAX_FRAME_ID,
     MAX_LABEL_LENGTH,
     MEDIAN_MIN_PERCENTILE,
+    ImageFormat,
 )
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-KEY_PATTERN = r"^[0-9]{1,20}\.[0-9a-f]{32}\.jpg$"
+_REQUEST_ID = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+_BINARY = {"type": "string", "format": "binary"}
+IMAGE_CONTENT = {kind.media_type: {"schema": _BINARY} for kind in ImageFormat}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+def _error(description: str, **headers: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {**_REQUEST_ID, **headers},
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+
+
+def _answer(description: str, content: dict[str, Any] | None = None, **headers: Any) -> dict:
+    answer: dict[str, Any] = {"description": description, "headers": {**_REQUEST_ID, **headers}}
+    if content is not None:
+        answer["content"] = content
+    return answer
 
 
 def _boolean(name: str, description: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
-        "description": description + " (true/false, 1/0, yes/no, on/off)",
-        "schema": {"type": "string", "default": "false"},
+        "description": f"{description} (`true` or `false`; 1/0, yes/no and on/off are read too)",
+        "schema": {"type": "boolean", "default": False},
     }
 
 
-@lru_cache(maxsize=4)
-def openapi(max_size: int) -> dict[str, Any]:
-    """Built once per maximum size; callers must not change what it returns."""
+def _thumbnail_parameters(max_size: int) -> list[dict[str, Any]]:
     size = {"type": "integer", "minimum": 1, "maximum": max_size, "default": DEFAULT_SIZE}
-    parameters = [
+    formats = [kind.value for kind in ImageFormat]
+    return [
         {
             "name": "frame",
             "in": "path",
             "required": True,
             "description": (
-                "The frame's archive id, or its basename (the file name without extension; "
-                "a name ending in .fits or .fits.fz is accepted too)"
+                "The frame's archive id (faster), or its basename (the file name without "
+                "extension; a name ending in .fits or .fits.fz is accepted too)"
             ),
             "schema": {
                 "anyOf": [
@@ -53,15 +72,29 @@ def openapi(max_size: int) -> dict[str, Any]:
                 ]
             },
         },
-        {"name": "width", "in": "query", "schema": size, "description": "Box width, pixels"},
-        {"name": "height", "in": "query", "schema": size, "description": "Box height, pixels"},
+        {
+            "name": "width",
+            "in": "query",
+            "schema": size,
+            "description": "Width of the box the thumbnail fits in, pixels (never upscaled)",
+        },
+        {
+            "name": "height",
+            "in": "query",
+            "schema": size,
+            "description": "Height of the box the thumbnail fits in, pixels (never upscaled)",
+        },
         {
             "name": "label",
             "in": "query",
             "schema": {"type": "string", "maxLength": MAX_LABEL_LENGTH},
-            "description": "White text in the lower left corner",
+            "description": (
+                f"White text in the lower left corner, up to {MAX_LABEL_LENGTH} characters. "
+                "The font shrinks until the text fits the width; text that does not fit even "
+                "at the smallest readable size is cut and ends with an ellipsis"
+            ),
         },
-        _boolean("color", "Color composite of the request's red, visual and blue frames"),
+        _boolean("color", "Color composite of the observing request's red, visual and blue frames"),
         _boolean("median", "Median-subtracted stretch clipped at `percentile`"),
         {
             "name": "percentile",
@@ -80,107 +113,220 @@ def openapi(max_size: int) -> dict[str, Any]:
         {
             "name": "quality",
             "in": "query",
+            "description": "Quality of the lossy formats (JPEG, WebP); PNG is lossless",
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": DEFAULT_QUALITY},
         },
-        _boolean("image", "Answer with the JPEG itself instead of JSON"),
         {
-            "name": "Authorization",
+            "name": "format",
+            "in": "query",
+            "description": "How the thumbnail is encoded",
+            "schema": {"type": "string", "enum": formats, "default": DEFAULT_FORMAT.value},
+        },
+        _boolean("image", "Answer with the image itself instead of JSON"),
+        {
+            "name": "If-None-Match",
             "in": "header",
-            "description": "Archive token (`Token ...` or `Bearer ...`), forwarded to the archive",
+            "description": "The ETag of an image answer already held (with `image=true`)",
             "schema": {"type": "string"},
         },
     ]
-    thumbnail = {
+
+
+def _thumbnail(max_size: int) -> dict[str, Any]:
+    retry_after = {
+        "description": "Seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+    etag = {"$ref": "#/components/headers/ETag"}
+    return {
+        "operationId": "thumbnail",
+        "tags": ["thumbnails"],
         "summary": "A thumbnail of one frame",
-        "parameters": parameters,
+        "description": (
+            "The archive is asked for the frame on every request, with the caller's "
+            "`Authorization`: that is the permission check, cached thumbnail or not. "
+            "The trailing slash of the path is optional."
+        ),
+        "parameters": _thumbnail_parameters(max_size),
+        # Anonymous callers see public frames; a token shows its owner's proprietary ones too.
+        "security": [{}, {"archiveToken": []}],
         "responses": {
-            "200": {
-                "description": "A URL to the thumbnail (valid for a week), or the JPEG",
-                "content": {
+            "200": _answer(
+                "A URL to the thumbnail (valid for a week), or with `image=true` the image "
+                "itself in the requested format",
+                {
                     "application/json": {"schema": {"$ref": "#/components/schemas/Thumbnail"}},
-                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                    **IMAGE_CONTENT,
                 },
-            },
-            "304": {"description": "Not modified (If-None-Match with image=true)"},
-            "400": _error("A bad parameter, or a frame the rules exclude"),
+                ETag=etag,
+                **{"Cache-Control": {"$ref": "#/components/headers/Cache-Control"}},
+            ),
+            "304": _answer("Not modified: `If-None-Match` names this image", ETag=etag),
+            "400": _error("A bad parameter or frame name, or a frame the rules exclude"),
             "401": _error("The archive refused the token"),
+            "403": _error("The archive forbade the caller this frame"),
             "404": _error("No such frame for this caller, or RVB frames not found"),
             "422": _error("Not a readable FITS image, or beyond the size limits"),
-            "502": _error("The archive failed or could not be reached"),
-            "503": _error("Busy (see Retry-After), or the object store is down"),
-            "504": _error("The archive did not answer in time, or the deadline passed"),
+            "429": _error("The archive is throttling the caller"),
+            "4XX": _error("Another refusal of the archive, passed on with its answer"),
+            "502": _error("The archive or its file store failed or could not be reached"),
+            "503": _error(
+                "Busy, a render worker failed, or the object store is down",
+                **{"Retry-After": retry_after},
+            ),
+            "504": _error("The archive did not answer in time, or the request deadline passed"),
         },
     }
+
+
+def _plain(operation_id: str, summary: str, media_type: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "tags": ["service"],
+            "summary": summary,
+            "responses": {
+                "200": _answer(summary, {media_type: {"schema": {"type": "string"}}}),
+            },
+            **extra,
+        }
+    }
+
+
+def _stored_thumbnail() -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": "storedThumbnail",
+            "tags": ["thumbnails"],
+            "summary": "A thumbnail of the local filesystem store, by its signed URL",
+            "description": (
+                "Only when the service keeps thumbnails on its own disk "
+                "(THUMBNAIL_STORE=local); the `url` of a JSON answer points here."
+            ),
+            "parameters": [
+                {
+                    "name": "key",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": f"^{KEY_PATTERN}$"},
+                },
+                {
+                    "name": "expires",
+                    "in": "query",
+                    "required": True,
+                    "description": "Unix time the URL expires, ASCII digits",
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                },
+                {
+                    "name": "signature",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": _answer(
+                    "The image, in the format its key ends with",
+                    IMAGE_CONTENT,
+                    **{"Cache-Control": {"$ref": "#/components/headers/Cache-Control"}},
+                ),
+                "403": _error("The URL is invalid or has expired"),
+                "404": _error("No such thumbnail, or the service uses S3"),
+            },
+        }
+    }
+
+
+def _operations() -> dict[str, Any]:
+    report = {"$ref": "#/components/schemas/Readiness"}
+    return {
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "tags": ["service"],
+                "summary": "Liveness: the process answers",
+                "responses": {
+                    "200": _answer(
+                        "Alive",
+                        {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
+                    )
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "tags": ["service"],
+                "summary": "Readiness: the archive and the store are reachable",
+                "responses": {
+                    "200": _answer("Ready", {"application/json": {"schema": report}}),
+                    "503": _answer(
+                        "Not ready; says which of the two is not reachable",
+                        {"application/json": {"schema": report}},
+                    ),
+                },
+            }
+        },
+        "/metrics": _plain(
+            "metrics",
+            "Prometheus metrics",
+            "text/plain",
+            description="The Prometheus text exposition format.",
+        ),
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "tags": ["service"],
+                "summary": "This document",
+                "responses": {
+                    "200": _answer(
+                        "OpenAPI 3.1", {"application/json": {"schema": {"type": "object"}}}
+                    )
+                },
+            }
+        },
+        "/docs": _plain(
+            "docs",
+            "This API as an interactive page, where calls can be tried",
+            "text/html",
+            description="Its scripts and styles are served by the service under /docs/static/.",
+        ),
+        "/": _plain("index", "A short page describing the API", "text/html"),
+        "/robots.txt": _plain("robots", "Asks crawlers to stay away", "text/plain"),
+        "/favicon.ico": {
+            "get": {
+                "operationId": "favicon",
+                "tags": ["service"],
+                "summary": "The service's icon",
+                "responses": {"200": _answer("The icon", {"image/x-icon": {"schema": _BINARY}})},
+            }
+        },
+    }
+
+
+@lru_cache(maxsize=4)
+def openapi(max_size: int) -> dict[str, Any]:
+    """Built once per maximum size; callers must not change what it returns."""
     return {
         "openapi": "3.1.0",
-        "info": {"title": "thumbservice", "version": __version__},
+        "info": {
+            "title": "thumbservice",
+            "version": __version__,
+            "description": (
+                "Thumbnails of astronomical FITS frames held in an OCS Science Archive. "
+                'Errors are JSON `{"message": ...}`, with the archive\'s answer under '
+                "`response` where it refused the caller. CORS is open to every origin."
+            ),
+        },
+        "tags": [
+            {"name": "thumbnails", "description": "Thumbnails of frames"},
+            {"name": "service", "description": "Operations and pages"},
+        ],
         "paths": {
-            "/{frame}/": {"get": thumbnail},
-            "/healthz": {
-                "get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness: archive and store reachable",
-                    "responses": {"200": {"description": "ready"}, "503": {"description": "not"}},
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "ok"}},
-                }
-            },
-            "/": {
-                "get": {
-                    "summary": "A short page describing the API",
-                    "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
-                }
-            },
-            "/robots.txt": {
-                "get": {
-                    "summary": "Asks crawlers to stay away",
-                    "responses": {"200": {"description": "text", "content": {"text/plain": {}}}},
-                }
-            },
-            "/thumbnails/{key}": {
-                "get": {
-                    "summary": "A thumbnail of the local filesystem store, by its signed URL",
-                    "description": (
-                        "Only when the service keeps thumbnails on its own disk "
-                        "(THUMBNAIL_STORE=local); the `url` of a JSON answer points here."
-                    ),
-                    "parameters": [
-                        {
-                            "name": "key",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": KEY_PATTERN},
-                        },
-                        {
-                            "name": "expires",
-                            "in": "query",
-                            "required": True,
-                            "description": "Unix time the URL expires, ASCII digits",
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
-                        },
-                        {
-                            "name": "signature",
-                            "in": "query",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The JPEG",
-                            "content": {"image/jpeg": {"schema": {"type": "string"}}},
-                        },
-                        "403": _error("The URL is invalid or has expired"),
-                        "404": _error("No such thumbnail, or the service uses S3"),
-                    },
-                }
-            },
+            "/{frame}/": {"get": _thumbnail(max_size)},
+            "/thumbnails/{key}": _stored_thumbnail(),
+            **_operations(),
         },
         "components": {
             "schemas": {
@@ -188,15 +334,68 @@ def openapi(max_size: int) -> dict[str, Any]:
                     "type": "object",
                     "required": ["url", "propid"],
                     "properties": {
-                        "url": {"type": "string", "format": "uri"},
-                        "propid": {"type": ["string", "null"]},
+                        "url": {
+                            "type": "string",
+                            "format": "uri",
+                            "description": "Where the thumbnail is, for a week",
+                        },
+                        "propid": {
+                            "type": ["string", "null"],
+                            "description": "The frame's proposal",
+                        },
                     },
                 },
                 "Error": {
                     "type": "object",
                     "required": ["message"],
-                    "properties": {"message": {"type": "string"}, "response": {}},
+                    "properties": {
+                        "message": {"type": "string"},
+                        "response": {"description": "The archive's answer, where it refused"},
+                    },
                 },
-            }
+                "Health": {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {"status": {"const": "ok"}},
+                },
+                "Readiness": {
+                    "type": "object",
+                    "required": ["status", "archive", "store"],
+                    "properties": {
+                        "status": {"enum": ["ready", "not ready"]},
+                        "archive": {"type": "string", "description": "`ok`, or what failed"},
+                        "store": {"type": "string", "description": "`ok`, or what failed"},
+                    },
+                },
+            },
+            "securitySchemes": {
+                "archiveToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": (
+                        "The caller's archive token, `Token ...` or `Bearer ...`, forwarded to "
+                        "the archive unchanged on every archive call made for the caller, and "
+                        "only there: the archive decides which frames the caller sees"
+                    ),
+                }
+            },
+            "headers": {
+                "X-Request-ID": {
+                    "description": "The caller's request id, or a new one; also in the log line",
+                    "schema": {"type": "string"},
+                },
+                "ETag": {
+                    "description": "Of the image (with `image=true`), for `If-None-Match`",
+                    "schema": {"type": "string"},
+                },
+                "Cache-Control": {
+                    "description": (
+                        "`private`: thumbnails may be proprietary, so shared caches must not "
+                        "keep them"
+                    ),
+                    "schema": {"type": "string"},
+                },
+            },
         },
     }

@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
+from thumbservice.domain.spec import MAX_LABEL_LENGTH
+
 ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
 
 INDEX_HTML = """<!doctype html>
@@ -14,7 +16,8 @@ INDEX_HTML = """<!doctype html>
 <style>body{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}
 code{background:#eee;padding:0 .2em}</style></head><body>
 <h1>thumbservice</h1>
-<p>Thumbnails of FITS frames held in an OCS Science Archive.</p>
+<p>Thumbnails of FITS frames held in an OCS Science Archive.
+<strong><a href="docs">Try the API</a></strong> on its interactive page.</p>
 <h2>Endpoints</h2>
 <ul>
 <li><code>GET /&lt;frame_id&gt;/</code> &mdash; by the archive's frame id (faster)</li>
@@ -25,22 +28,26 @@ code{background:#eee;padding:0 .2em}</style></head><body>
 <ul>
 <li><code>width</code>, <code>height</code> &mdash; the box the thumbnail fits in, in pixels
 (default 200; the aspect ratio is kept)</li>
-<li><code>label</code> &mdash; white text in the lower left corner</li>
+<li><code>label</code> &mdash; white text in the lower left corner (up to $max_label
+characters; what does not fit is cut)</li>
 <li><code>color=true</code> &mdash; a color composite of the request's red, visual and blue
 frames</li>
 <li><code>median=true</code>, <code>percentile</code> (default 99.5) &mdash; median-subtracted
 stretch</li>
-<li><code>quality</code> &mdash; JPEG quality, 1-100 (default 80)</li>
-<li><code>image=true</code> &mdash; answer with the JPEG itself instead of JSON</li>
+<li><code>format</code> &mdash; <code>jpeg</code> (default), <code>png</code> or
+<code>webp</code></li>
+<li><code>quality</code> &mdash; JPEG and WebP quality, 1-100 (default 80)</li>
+<li><code>image=true</code> &mdash; answer with the image itself instead of JSON</li>
 </ul>
 <p>Without <code>image</code> the answer is JSON <code>{"url": ..., "propid": ...}</code>; the URL
 is good for one week. Send your archive token as <code>Authorization: Token ...</code> for
 proprietary data.</p>
 <p>Example: <code>/3863274/?width=500&amp;height=500&amp;label=So%20many%20stars</code></p>
 <p>Operations: <code>/healthz</code>, <code>/readyz</code>, <code>/metrics</code>;
-the API as OpenAPI: <code>/openapi.json</code>.</p>
+the API as OpenAPI: <code>/openapi.json</code>, and as an interactive page:
+<a href="docs"><code>/docs</code></a>.</p>
 </body></html>
-"""
+""".replace("$max_label", str(MAX_LABEL_LENGTH))
 
 
 @lru_cache(maxsize=1)

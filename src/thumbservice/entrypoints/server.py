@@ -1,9 +1,10 @@
 """Serving the app: aiohttp's runner, with requests its HTTP parser refuses answered in JSON.
 
-A request line or header over 8 KB, an invalid method, Transfer-Encoding with Content-Length:
-aiohttp refuses these before any middleware runs, and its default answer is `text/plain` echoing
-part of the request, with an error-level log line each. Those are the client's mistakes, so here
-they get the same JSON error body as every other answer, and an info-level log line.
+A request line over 32 KB or a header over 8 KB, an invalid method, Transfer-Encoding with
+Content-Length: aiohttp refuses these before any middleware runs, and its default answer is
+`text/plain` echoing part of the request, with an error-level log line each. Those are the
+client's mistakes, so here they get the same JSON error body as every other answer, and an
+info-level log line.
 """
 
 from __future__ import annotations
@@ -23,11 +24,19 @@ log = structlog.get_logger("thumbservice.http")
 
 CORS_ORIGIN = {"Access-Control-Allow-Origin": "*"}
 
+MAX_REQUEST_LINE = 32 * 1024
+"""Bytes of the request line. aiohttp's 8 KB would refuse a label of 2,048 characters written
+in most scripts (a character percent-encodes to up to 12 bytes); this takes any of them, with
+room for the other parameters. Header lines keep aiohttp's 8 KB."""
+
 
 def _public_message(status: int, exc: BaseException | None) -> str:
     """What was wrong, in plain words, never echoing the request itself."""
     if isinstance(exc, LineTooLong):
-        return "The request line or a header is too long (the limit is 8 KB)"
+        return (
+            f"The request line or a header is too long (the limits are "
+            f"{MAX_REQUEST_LINE // 1024} KB and 8 KB)"
+        )
     if isinstance(exc, BadHttpMethod):
         return "The request's method is not a valid HTTP method"
     if isinstance(exc, BadHttpMessage):
@@ -69,7 +78,12 @@ class _JsonErrorServer(web.Server):
 
 
 class Runner(web.AppRunner):
-    """An AppRunner whose connections answer parser refusals in JSON (see the module doc)."""
+    """An AppRunner whose connections answer parser refusals in JSON (see the module doc) and
+    take request lines of up to `MAX_REQUEST_LINE` bytes."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs.setdefault("max_line_size", MAX_REQUEST_LINE)
+        super().__init__(app, **kwargs)
 
     async def _make_server(self) -> web.Server:
         made = await super()._make_server()

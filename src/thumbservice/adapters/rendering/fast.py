@@ -175,7 +175,7 @@ def _render_single(
         sums = _scaled_blocks(frame, rows, cols, median, percentile, workdir)
     reduced = Image.fromarray(orient(sums.rounded(), transform))
     image = finish(reduced, size, factors, final).convert("RGB")
-    _label(image, label, font_path)
+    draw_label(image, label, font_path)
     return RenderResult(image, None, "")
 
 
@@ -220,7 +220,7 @@ def _render_color(
             planes.append(sums.rounded())
     stacked = np.dstack([orient(plane, transform) for plane in planes])
     image = finish(Image.fromarray(stacked), size, factors, final)
-    _label(image, label, font_path)
+    draw_label(image, label, font_path)
     if registration is None:
         return RenderResult(image, None, "")
     return RenderResult(image, registration.aligned, registration.note)
@@ -476,13 +476,3 @@ def _second_pass(
         for first, values in kept:
             sums.add(first, np.take(stretch, values))
     return sums
-
-
-def _label(image: Image.Image, text: str, font_path: Path) -> None:
-    """Draw the label; like fits2image, a font that cannot be used only costs the label."""
-    if not text:
-        return
-    try:
-        draw_label(image, text, font_path)
-    except (OSError, ValueError) as err:
-        logger.warning("Could not draw the label with font %s: %s", font_path, err)

@@ -95,13 +95,13 @@ def _render(
         else:
             done = fits_to_img(
                 str(paths[0]), str(output), "TIFF", width=width, height=height,
-                label_text=label, label_font=str(font_path), median=median,
-                percentile=percentile,
+                median=median, percentile=percentile,
             )  # fmt: skip
     if not done or not output.is_file():
         raise UnreadableFrame("The frame could not be rendered (fits2image gave up on it)")
     with Image.open(output) as opened:
         image = opened.convert("RGB")
-    if color and label:
+    if label:
+        # Its pixels where fits2image's own label fits; a longer one is cut, not shrunk to 1 px.
         draw_label(image, label, font_path)
     return RenderResult(image, aligned, note)

@@ -23,7 +23,7 @@ from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.rendering.labels import FONT_PATH
 from thumbservice.adapters.rendering.memory import OutOfMemory, apply_memory_limit
 from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
-from thumbservice.domain.spec import ThumbnailSpec
+from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 
 RENDERERS = ("fast", "fits2image")
 
@@ -132,8 +132,18 @@ def _render(job: RenderJob) -> RenderOutcome:
 
 
 def encode(image: Image.Image, spec: ThumbnailSpec) -> bytes:
-    """The image as fits2image saves it: RGB JPEG at the requested quality, not progressive."""
+    """The image in the spec's format, always RGB.
+
+    JPEG is saved as fits2image saves it (the requested quality, not progressive), so its bytes
+    are the original service's. WebP is lossy at the requested quality; PNG is lossless and
+    ignores it.
+    """
     buffer = io.BytesIO()
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    rgb.save(buffer, "JPEG", quality=spec.quality, progressive=False)
+    if spec.format is ImageFormat.PNG:
+        rgb.save(buffer, "PNG")
+    elif spec.format is ImageFormat.WEBP:
+        rgb.save(buffer, "WEBP", quality=spec.quality)
+    else:
+        rgb.save(buffer, "JPEG", quality=spec.quality, progressive=False)
     return buffer.getvalue()

@@ -19,9 +19,10 @@ from pathlib import Path
 import structlog
 
 from thumbservice.domain.errors import StoreUnavailable
+from thumbservice.domain.spec import KEY_PATTERN as _KEY_PATTERN
 from thumbservice.domain.spec import is_ascii_digits
 
-KEY_PATTERN = re.compile(r"[0-9]{1,20}\.[0-9a-f]{32}\.jpg")
+KEY_PATTERN = re.compile(_KEY_PATTERN)
 ROUTE_PREFIX = "/thumbnails/"
 
 log = structlog.get_logger("thumbservice.local_store")
@@ -94,7 +95,8 @@ class LocalFileStore:
             return False
         if int(expires) < self.clock():
             return False
-        return hmac.compare_digest(self.sign(key, int(expires)), signature)
+        # As bytes: compare_digest refuses str with non-ASCII characters, which a URL may carry.
+        return hmac.compare_digest(self.sign(key, int(expires)).encode(), signature.encode())
 
     async def check(self) -> None:
         def probe() -> None:

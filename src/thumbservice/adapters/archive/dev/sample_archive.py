@@ -120,6 +120,12 @@ def _sample_frames() -> list[tuple[int, FrameSpec, dict[str, object]]]:
     ]
 
 
+SAMPLE_FRAME_IDS = tuple(frame_id for frame_id, _, _ in _sample_frames())
+"""The ids of the sample frames, for tests that aim at them."""
+COLOR_SAMPLE_FRAME_IDS = tuple(i for i, _, extra in _sample_frames() if "related_frames" in extra)
+"""The red, visual and blue frames of the one colour request."""
+
+
 def _record(frame_id: int, spec: FrameSpec, path: Path, overrides: dict[str, object]) -> dict:
     url = URL_SCHEME + spec.filename
     md5 = hashlib.md5(path.read_bytes()).hexdigest()

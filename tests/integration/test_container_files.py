@@ -1,0 +1,79 @@
+"""The Dockerfile and compose.yaml, read as a reviewer would: without a container engine.
+
+`make image-test` runs the image where podman or docker is at hand; these checks run
+everywhere and keep the files in step with the code they name (the console script, the
+healthcheck module, the settings).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def last(name: str) -> str:
+    return [value for kind, value in instructions() if kind == name][-1]
+
+
+def test_the_image_is_built_in_two_stages_from_the_lock() -> None:
+    stages = [value for kind, value in instructions() if kind == "FROM"]
+    assert len(stages) == 2 and stages[0].endswith("AS builder")
+    runs = " ".join(value for kind, value in instructions() if kind == "RUN")
+    assert "uv sync --frozen --no-dev --no-install-project" in runs
+    assert "uv sync --frozen --no-dev --no-editable" in runs
+    copied = [value.split()[0] for kind, value in instructions() if kind == "COPY"]
+    allowed = (ROOT / ".dockerignore").read_text()
+    for source in copied:
+        if not source.startswith("--from"):
+            assert f"!{source}" in allowed, f"{source} is copied but .dockerignore leaves it out"
+
+
+def test_the_service_runs_unprivileged_and_stops_on_sigterm() -> None:
+    assert last("USER").split(":")[0] not in ("root", "0")
+    assert last("STOPSIGNAL") == "SIGTERM"
+    entrypoint = json.loads(last("ENTRYPOINT"))  # the exec form: the service is PID 1
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert entrypoint == ["thumbservice"] and "thumbservice" in scripts
+
+
+def test_the_healthcheck_and_the_variables_are_the_services() -> None:
+    command = json.loads(last("HEALTHCHECK").split("CMD", 1)[1])
+    assert command[:2] == ["python", "-m"]
+    assert importlib.util.find_spec(command[2]) is not None
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(v for k, v in instructions() if k == "ENV")))
+    assert env["PORT"] == last("EXPOSE")
+    assert env["TMP_DIR"].startswith("/") and env["HOST"] == "0.0.0.0"
+
+
+def test_compose_runs_the_service_against_minio_with_its_bucket_made() -> None:
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    assert set(services) == {"minio", "create-bucket", "thumbservice"}
+    service = services["thumbservice"]
+    env = service["environment"]
+    assert env["STORAGE_URL"] == "http://minio:9000"
+    assert service["depends_on"] == {
+        "create-bucket": {"condition": "service_completed_successfully"}
+    }
+    maker = services["create-bucket"]
+    assert maker["environment"]["BUCKET"] == env["AWS_BUCKET"]
+    assert "mc mb" in " ".join(maker["command"])
+    credentials = services["minio"]["environment"]
+    assert env["AWS_ACCESS_KEY_ID"] == credentials["MINIO_ROOT_USER"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == credentials["MINIO_ROOT_PASSWORD"]
