@@ -265,3 +265,16 @@ async def test_the_probe_tells_a_conditional_store_from_one_that_ignores_conditi
     support = await probe_conditional_writes(store, "probe-2")
     assert not support.writes
     assert store.leases == {}
+
+
+async def test_a_release_that_fails_never_hides_the_renders_own_error() -> None:
+    cluster = Cluster()
+    cluster.renderers[0].fail_with = UnreadableFrame("not a FITS image")
+
+    async def broken_delete(key: str, version: str) -> None:
+        raise RuntimeError("client closed")
+
+    cluster.lease_store.delete = broken_delete  # type: ignore[method-assign]
+    with pytest.raises(UnreadableFrame):
+        await cluster.ask(0)
+    assert cluster.telemetry[0].events["store_failed:lease"] == 1

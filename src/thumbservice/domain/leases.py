@@ -41,9 +41,10 @@ from thumbservice.domain.ports import LeaseStore, NullTelemetry, Telemetry
 DEFAULT_LEASE_TTL = 30.0
 RENEWALS_PER_TTL = 3
 FIRST_POLL = 0.05
-MAX_POLL = 1.0
-"""A waiter looks at the store after 50 ms, then twice as late each time, at most every second
-(or every quarter of the TTL, if that is shorter)."""
+MAX_POLL = 0.5
+"""A waiter looks at the store after 50 ms, then twice as late each time, at most every half
+second (or every quarter of the TTL, if that is shorter): what a waiting replica's callers wait
+past the owner's is at most that, for two small requests (a HEAD and a GET) per look."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,9 @@ class Lease:
             return
         try:
             await self._leases.store.delete(self.key, self.version)
-        except StoreUnavailable:
-            # Left to expire; waiters find the thumbnail first in any case.
+        except Exception:  # StoreUnavailable, or a client already closed at shutdown
+            # Left to expire; waiters find the thumbnail first in any case. A release must not
+            # replace the error of the render it follows.
             self._leases.telemetry.store_failed("lease")
 
     async def _renew(self, record: LeaseRecord, version: str) -> None:
@@ -150,7 +152,7 @@ class Lease:
             )
             try:
                 new_version = await leases.store.replace(self.key, renewed.encode(), version)
-            except StoreUnavailable:
+            except Exception:  # StoreUnavailable, or a client already closed at shutdown
                 leases.telemetry.store_failed("lease")
                 continue  # the next renewal may get through; the TTL allows for two misses
             if new_version is None:
