@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# Every process below a pid: one reader of /proc, shared with the tests.
+from tests.support.service import descendants as descendants
+
 SAMPLE_INTERVAL = 0.050
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -51,22 +54,6 @@ def proc_cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc/<pid>/task/*/children (no psutil needed)."""
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        for children in Path(f"/proc/{parent}/task").glob("*/children"):
-            try:
-                pids = [int(p) for p in children.read_text().split()]
-            except OSError:
-                continue
-            found.extend(pids)
-            pending.extend(pids)
-    return found
 
 
 def kind_of(pid: int) -> str:

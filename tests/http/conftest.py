@@ -17,7 +17,14 @@ from aiohttp.test_utils import TestClient
 from dependency_injector import providers
 
 from tests.support.app_server import AppTestServer
-from tests.support.fakes import FakeArchive, FakeRenderer, FakeStore, FakeWorkspace, record
+from tests.support.fakes import (
+    FakeArchive,
+    FakeLeaseStore,
+    FakeRenderer,
+    FakeStore,
+    FakeWorkspace,
+    record,
+)
 from thumbservice.entrypoints.app import create_app
 from thumbservice.entrypoints.containers import Container
 from thumbservice.entrypoints.settings import Settings
@@ -31,6 +38,7 @@ class Fakes:
     renderer: FakeRenderer = field(default_factory=FakeRenderer)
     store: FakeStore = field(default_factory=FakeStore)
     workspace: FakeWorkspace = field(default_factory=FakeWorkspace)
+    lease_store: FakeLeaseStore = field(default_factory=FakeLeaseStore)
 
 
 @pytest.fixture
@@ -64,6 +72,7 @@ def make_client(
         container.renderer.override(providers.Object(fakes.renderer))
         container.scratch.override(providers.Object(fakes.workspace))
         container.s3_store.override(providers.Object(fakes.store))  # never a real S3 client
+        container.lease_store.override(providers.Object(fakes.lease_store))
         if not real_store:
             container.store.override(providers.Object(fakes.store))
         return await aiohttp_client(AppTestServer(create_app(container)))

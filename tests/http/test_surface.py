@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient
 
 from tests.http.conftest import OWNER, ClientFactory, Fakes
 from tests.support.fakes import record
+from tests.support.metrics import metric
 from thumbservice.domain import errors
 
 
@@ -296,3 +298,38 @@ async def test_a_signature_in_any_script_is_refused_not_a_500(
         client, f"/thumbnails/{key}", params={"expires": "99999999999", "signature": signature}
     )
     assert status == 403 and body["message"]
+
+
+async def test_leases_in_the_store_are_probed_at_start_and_shown_in_metrics(
+    make_client: ClientFactory, fakes: Fakes
+) -> None:
+    client = await make_client()
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_leases_enabled") == 1
+    assert fakes.lease_store.leases == {}, "the start-up probe left its lease behind"
+    assert (await client.get("/101/")).status == 200
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_leases_total", outcome="won") == 1
+    assert fakes.lease_store.leases == {}
+
+
+async def test_a_store_without_conditional_writes_falls_back_to_one_process(
+    make_client: ClientFactory, fakes: Fakes
+) -> None:
+    fakes.lease_store.conditional = False
+    with structlog.testing.capture_logs() as logs:
+        client = await make_client()
+        probed = sum(fakes.lease_store.calls.values())
+        assert (await client.get("/101/")).status == 200
+    assert [e for e in logs if e["event"] == "leases_unsupported"]
+    assert sum(fakes.lease_store.calls.values()) == probed  # no claim after the probe
+    assert fakes.lease_store.leases == {}
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_leases_enabled") == 0
+    assert metric(text, "thumbservice_leases_total") == 0
+
+
+async def test_leases_off_claims_nothing(make_client: ClientFactory, fakes: Fakes) -> None:
+    client = await make_client(leases="off")
+    assert (await client.get("/101/")).status == 200
+    assert sum(fakes.lease_store.calls.values()) == 0

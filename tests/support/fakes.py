@@ -140,6 +140,52 @@ class FakeStore:
         self._check()
 
 
+class FakeLeaseStore:
+    """Leases in a dict, with S3's conditions; one shared by several services plays replicas
+    sharing a bucket. `conditional = False` plays a store that ignores the conditions."""
+
+    def __init__(self) -> None:
+        self.leases: dict[str, tuple[bytes, str]] = {}
+        self.down = False
+        self.conditional = True
+        self.calls: Counter[str] = Counter()
+        self._written = 0
+
+    def _check(self, operation: str) -> None:
+        self.calls[operation] += 1
+        if self.down:
+            raise StoreUnavailable("store is down")
+
+    def _write(self, key: str, body: bytes) -> str:
+        self._written += 1
+        version = f'"v{self._written}"'
+        self.leases[key] = (body, version)
+        return version
+
+    async def create(self, key: str, body: bytes) -> str | None:
+        self._check("create")
+        if self.conditional and key in self.leases:
+            return None
+        return self._write(key, body)
+
+    async def replace(self, key: str, body: bytes, version: str) -> str | None:
+        self._check("replace")
+        current = self.leases.get(key)
+        if self.conditional and (current is None or current[1] != version):
+            return None
+        return self._write(key, body)
+
+    async def read(self, key: str) -> tuple[bytes, str] | None:
+        self._check("read")
+        return self.leases.get(key)
+
+    async def delete(self, key: str, version: str) -> None:
+        self._check("delete")
+        current = self.leases.get(key)
+        if current is not None and (current[1] == version or not self.conditional):
+            del self.leases[key]
+
+
 class FakeWorkspace:
     def __init__(self) -> None:
         self.open = 0
@@ -173,3 +219,9 @@ class RecordingTelemetry:
 
     def store_failed(self, operation: str) -> None:
         self.events[f"store_failed:{operation}"] += 1
+
+    def lease(self, outcome: str) -> None:
+        self.events[f"lease:{outcome}"] += 1
+
+    def lease_waited(self, seconds: float) -> None:
+        self.events["lease_waits"] += 1

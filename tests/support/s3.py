@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
 
 from thumbservice.adapters.storage.s3 import open_s3_client
@@ -15,9 +19,37 @@ SECRET_KEY = "testing-secret-key"
 REGION = "us-east-1"
 
 
+_OBJECT_WRITES = threading.Lock()
+
+
+def _one_at_a_time(write: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(write)
+    def locked(self: S3Response, *args: Any, **kwargs: Any) -> Any:
+        with _OBJECT_WRITES:
+            return write(self, *args, **kwargs)
+
+    locked.one_at_a_time = True  # type: ignore[attr-defined]
+    return locked
+
+
+def atomic_conditional_writes() -> None:
+    """Make moto decide a conditional write as S3 does: in one step.
+
+    moto (5.2.5) checks `If-None-Match` / `If-Match` and then writes, and its server handles
+    each request in a thread of its own, so two racing creates could both pass the check.
+    S3 decides the condition and the write atomically; one lock around moto's object writes and
+    deletes does the same here. Reads are untouched.
+    """
+    for name in ("put_object", "delete_object"):
+        write = getattr(S3Response, name)
+        if not getattr(write, "one_at_a_time", False):
+            setattr(S3Response, name, _one_at_a_time(write))
+
+
 @contextmanager
 def moto_server() -> Iterator[str]:
     """Start moto's S3 server on a free port and yield its endpoint URL."""
+    atomic_conditional_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()

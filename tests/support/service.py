@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,54 @@ async def service_process(env: dict[str, str], log: Path) -> AsyncIterator[Servi
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def service_processes(
+    envs: Sequence[dict[str, str]], logs: Sequence[Path]
+) -> AsyncIterator[list[ServiceProcess]]:
+    """Several services (replicas), started together and stopped together."""
+    managers = [service_process(env, log) for env, log in zip(envs, logs, strict=True)]
+    entered = await asyncio.gather(*(m.__aenter__() for m in managers), return_exceptions=True)
+    started = [
+        m
+        for m, outcome in zip(managers, entered, strict=True)
+        if isinstance(outcome, ServiceProcess)
+    ]
+    try:
+        for outcome in entered:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        yield [outcome for outcome in entered if isinstance(outcome, ServiceProcess)]
+    finally:
+        await asyncio.gather(*(m.__aexit__(None, None, None) for m in started))
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (render workers, multiprocessing's tracker)."""
+    found: list[int] = []
+    parents = [pid]
+    while parents:
+        parent = parents.pop()
+        for listing in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                children = [int(child) for child in listing.read_text().split()]
+            except OSError:
+                continue
+            found.extend(children)
+            parents.extend(children)
+    return found
+
+
+async def kill_hard(service: ServiceProcess) -> None:
+    """SIGKILL the service, then the processes it had started, as a container runtime kills a
+    whole pod: a parent killed alone leaves its render workers waiting for work forever."""
+    below = descendants(service.process.pid)
+    service.process.kill()
+    await service.process.wait()
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 async def _wait_until_up(service: ServiceProcess, patience: float = 60.0) -> None:

@@ -65,6 +65,9 @@ def test_values_written_as_in_the_seed_readme() -> None:
         ("CACHE_EXISTENCE_TTL", "-1"),
         ("MEMORY_CACHE_BYTES", "a lot"),
         ("PORT", "٨٠"),
+        ("LEASES", "zookeeper"),
+        ("LEASE_TTL", "0"),
+        ("LEASE_PREFIX", "../up"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
@@ -86,3 +89,15 @@ def test_the_renderer_and_its_memory_limit() -> None:
     assert (chosen.renderer, chosen.render_memory_limit) == ("fits2image", 2 * 1024**3)
     assert Settings.from_env({"RENDER_MEMORY_LIMIT": "off"}).render_memory_limit == 0
     assert Settings.from_env({"RENDER_MEMORY_LIMIT": "536870912"}).render_memory_limit == 2**29
+
+
+def test_leases_live_in_the_chosen_store_unless_off() -> None:
+    assert Settings.from_env({}).lease_kind == "local"
+    s3 = Settings.from_env({"AWS_BUCKET": "thumbs", "LEASES": "S3"})
+    assert s3.lease_kind == "s3" and s3.lease_prefix == "leases/" and s3.lease_ttl == 30
+    assert Settings.from_env({"AWS_BUCKET": "thumbs", "LEASES": "off"}).lease_kind is None
+    assert Settings.from_env({"LEASE_PREFIX": "/thumbservice/leases"}).lease_prefix == (
+        "thumbservice/leases/"
+    )
+    with pytest.raises(ConfigError, match="LEASES=s3 needs the s3 thumbnail store"):
+        Settings.from_env({"LEASES": "s3"})

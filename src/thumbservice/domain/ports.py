@@ -66,6 +66,32 @@ class ObjectStore(Protocol):
         ...
 
 
+class LeaseStore(Protocol):
+    """Small objects written only on a condition, one per cache key: the building block of one
+    render across replicas (see `domain/leases.py`).
+
+    A `version` is what a conditional write compares (S3's ETag): every write makes a new one.
+    Failures to reach the store raise StoreUnavailable.
+    """
+
+    async def create(self, key: str, body: bytes) -> str | None:
+        """Write the lease of `key` if there is none; its version, or None if one exists."""
+        ...
+
+    async def replace(self, key: str, body: bytes, version: str) -> str | None:
+        """Overwrite the lease if it is still at `version`; the new version, or None if it has
+        changed or is gone."""
+        ...
+
+    async def read(self, key: str) -> tuple[bytes, str] | None:
+        """The lease's body and version; None if there is none."""
+        ...
+
+    async def delete(self, key: str, version: str) -> None:
+        """Remove the lease if it is still at `version`; leave it otherwise."""
+        ...
+
+
 class Workspace(Protocol):
     """Scratch space for downloads and renders, removed whatever happens."""
 
@@ -85,6 +111,12 @@ class Telemetry(Protocol):
 
     def store_failed(self, operation: str) -> None: ...
 
+    def lease(self, outcome: str) -> None:
+        """A claim's outcome: won, lost (this replica waited), taken_over, unavailable."""
+        ...
+
+    def lease_waited(self, seconds: float) -> None: ...
+
 
 class NullTelemetry:
     """Telemetry that records nothing."""
@@ -102,4 +134,10 @@ class NullTelemetry:
         pass
 
     def store_failed(self, operation: str) -> None:
+        pass
+
+    def lease(self, outcome: str) -> None:
+        pass
+
+    def lease_waited(self, seconds: float) -> None:
         pass

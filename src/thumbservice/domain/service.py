@@ -11,6 +11,7 @@ from pathlib import Path
 from thumbservice.domain.concurrency import RenderAdmission, SingleFlight
 from thumbservice.domain.errors import DeadlineExceeded, FrameNotFound, StoreUnavailable
 from thumbservice.domain.frames import COLOR_REDUCTION_LEVEL, Frame, FrameRules, frame_ids
+from thumbservice.domain.leases import Lease, RenderLeases
 from thumbservice.domain.ports import (
     ArchiveGateway,
     ImageRenderer,
@@ -59,6 +60,7 @@ class ThumbnailService:
         telemetry: Telemetry | None = None,
         url_expiry: int = ONE_WEEK,
         deadline: float | None = None,
+        leases: RenderLeases | None = None,
     ) -> None:
         self.archive = archive
         self.renderer = renderer
@@ -69,7 +71,10 @@ class ThumbnailService:
         self.telemetry = telemetry or NullTelemetry()
         self.url_expiry = url_expiry
         self.deadline = deadline
-        self.flights: SingleFlight[_Rendered] = SingleFlight()
+        # None: single flight within this process only (one replica, or LEASES=off).
+        self.leases = leases
+        # A flight lands on None when another replica made the thumbnail: it is in the store.
+        self.flights: SingleFlight[_Rendered | None] = SingleFlight()
         self._uploads: dict[str, _Rendered] = {}
 
     async def thumbnail(self, spec: ThumbnailSpec, authorization: str | None) -> Thumbnail:
@@ -91,11 +96,23 @@ class ThumbnailService:
         uploading = self._uploads.get(key)
         if spec.image:
             # The image needs no store: one on its way there, or one the store has, or a render.
-            data = uploading.data if uploading else await self._stored_image(key)
+            reachable = True
+            try:
+                data = uploading.data if uploading else await self.store.get(key)
+            except StoreUnavailable:
+                self.telemetry.store_failed("get")
+                data, reachable = None, False
             hit = data is not None
             self.telemetry.cache_lookup(hit=hit)
             if data is None:
-                data = (await self._render_once(key, sources, spec)).data
+                # A store that just failed to answer is not asked for a lease either.
+                rendered = await self._render_once(key, sources, spec, leased=reachable)
+                data = rendered.data if rendered is not None else await self._stored_image(key)
+                if data is None:
+                    raise StoreUnavailable(
+                        "The thumbnail was made by another instance but could not be read "
+                        "from the object store; retry later"
+                    )
             return Thumbnail(
                 key, frame.proposal_id, cache_hit=hit, data=data, media_type=spec.format.media_type
             )
@@ -104,7 +121,7 @@ class ThumbnailService:
         self.telemetry.cache_lookup(hit=hit)
         if not hit:
             rendered = uploading or await self._render_once(key, sources, spec)
-            if not await asyncio.shield(rendered.stored):
+            if rendered is not None and not await asyncio.shield(rendered.stored):
                 raise StoreUnavailable(
                     "The thumbnail was rendered but could not be stored; retry later "
                     "or ask for image=true"
@@ -148,16 +165,34 @@ class ThumbnailService:
         return self.rules.pick_color_frames(frames)
 
     async def _render_once(
-        self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec
-    ) -> _Rendered:
+        self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec, *, leased: bool = True
+    ) -> _Rendered | None:
+        """This process's one flight for the key: the rendered thumbnail, or None when another
+        replica made it (it is in the store)."""
         return await self.flights.run(
             key,
-            lambda: self._render_and_store(key, sources, spec),
+            lambda: self._render_across_replicas(key, sources, spec, leased),
             on_join=self.telemetry.single_flight_joined,
         )
 
+    async def _render_across_replicas(
+        self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec, leased: bool
+    ) -> _Rendered | None:
+        """One claim per key per process (inside the flight): render under the lease, or wait
+        for the replica that holds it (domain/leases.py)."""
+        if self.leases is None or not leased:
+            return await self._render_and_store(key, sources, spec, None)
+        lease = await self.leases.acquire(key, lambda: self.store.exists(key), self.deadline)
+        if lease is None:
+            return None
+        try:
+            return await self._render_and_store(key, sources, spec, lease)
+        except BaseException:
+            await lease.release()
+            raise
+
     async def _render_and_store(
-        self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec
+        self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec, lease: Lease | None
     ) -> _Rendered:
         async with self.admission.admit(), self.workspace.directory() as workdir:
             paths = await self._download_all(sources, workdir)
@@ -167,19 +202,25 @@ class ThumbnailService:
                 self.telemetry.rendered(time.perf_counter() - started, spec.color)
         # Callers of image=true answer now; the upload goes on in its own task, and callers of
         # the URL, or arriving while it is under way, wait for it rather than render again.
-        upload = self._upload(key, data, spec.format.media_type)
+        upload = self._upload(key, data, spec.format.media_type, lease)
         rendered = _Rendered(data, asyncio.ensure_future(upload))
         self._uploads[key] = rendered
         rendered.stored.add_done_callback(lambda _: self._upload_done(key, rendered))
         return rendered
 
-    async def _upload(self, key: str, data: bytes, media_type: str) -> bool:
+    async def _upload(self, key: str, data: bytes, media_type: str, lease: Lease | None) -> bool:
         try:
             await self.store.put(key, data, media_type)
+            stored = True
         except StoreUnavailable:
             self.telemetry.store_failed("put")
-            return False
-        return True
+            stored = False
+        finally:
+            # Only once the thumbnail is in the store: a waiter that finds the lease gone looks
+            # for the thumbnail, and claims again if it is not there.
+            if lease is not None:
+                await lease.release()
+        return stored
 
     def _upload_done(self, key: str, rendered: _Rendered) -> None:
         if self._uploads.get(key) is rendered:

@@ -7,6 +7,8 @@ resource here, started by `init_resources()` and stopped by `shutdown_resources(
 - `s3_store`: the one S3 client, with the bucket created if it is missing (only with S3);
 - `renderer`: the render workers, started and warmed up in the background;
 - `scratch`: scratch directories of dead processes removed at start, this one's at stop;
+- `leases`: the store's conditional writes probed, for one render across replicas (or None:
+  this process's single flight only);
 - `service`: the use case, which at stop waits for the uploads still under way.
 
 A resource whose adapter is not chosen yields None and opens nothing.
@@ -16,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +30,8 @@ from dependency_injector import containers, providers
 
 from thumbservice.adapters.archive.dev.sample_archive import SampleArchive, build_sample_archive
 from thumbservice.adapters.archive.http import HttpArchive, open_session
+from thumbservice.adapters.leases.local import LocalLeaseStore
+from thumbservice.adapters.leases.s3 import S3LeaseStore
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.observability.metrics import PrometheusTelemetry
 from thumbservice.adapters.rendering.memory import recommended_limit
@@ -34,7 +41,10 @@ from thumbservice.adapters.storage.local import LocalFileStore
 from thumbservice.adapters.storage.s3 import S3Store, open_s3_store
 from thumbservice.adapters.workspace import TempWorkspace
 from thumbservice.domain.concurrency import RenderAdmission
+from thumbservice.domain.errors import StoreUnavailable
 from thumbservice.domain.frames import FrameRules
+from thumbservice.domain.leases import RenderLeases, probe_conditional_writes
+from thumbservice.domain.ports import LeaseStore
 from thumbservice.domain.service import ThumbnailService
 from thumbservice.entrypoints.readiness import Readiness
 from thumbservice.entrypoints.settings import Settings
@@ -112,6 +122,61 @@ async def _scratch(workspace: TempWorkspace) -> AsyncIterator[TempWorkspace]:
         await asyncio.to_thread(workspace.clean_own)
 
 
+def _lease_store(settings: Settings, s3_store: S3Store | None) -> LeaseStore | None:
+    """The LeaseStore of the chosen thumbnail store; None with LEASES=off."""
+    if settings.lease_kind == "s3" and s3_store is not None:
+        return S3LeaseStore(
+            s3_store.hot_client, s3_store.bucket, settings.lease_prefix, settings.store_timeout
+        )
+    if settings.lease_kind == "local":
+        return LocalLeaseStore(settings.local_store_dir / settings.lease_prefix.rstrip("/"))
+    return None
+
+
+async def _leases(
+    settings: Settings, store: LeaseStore | None, telemetry: PrometheusTelemetry
+) -> AsyncIterator[RenderLeases | None]:
+    """Leases in the thumbnail store, if it honours conditional writes; else None, and the
+    service keeps to single flight within this process."""
+    telemetry.leases_in_use(False)
+    if settings.lease_kind is None or store is None:
+        log.info("leases_off", single_flight="per process")
+        yield None
+        return
+    owner = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+    try:
+        support = await probe_conditional_writes(store, f"probe-{secrets.token_hex(8)}")
+    except StoreUnavailable:
+        # Unknown until the store answers: leases stay on, and a claim the store cannot answer
+        # renders without one.
+        log.warning("leases_probe_failed", store=settings.lease_kind)
+    else:
+        if not support.writes:
+            log.warning(
+                "leases_unsupported",
+                store=settings.lease_kind,
+                reason="the store ignores If-None-Match / If-Match on PutObject",
+                single_flight="per process",
+            )
+            yield None
+            return
+        if not support.deletes:
+            log.warning(
+                "leases_conditional_delete_unsupported",
+                store=settings.lease_kind,
+                effect="a released lease may remove one just taken over: one more render",
+            )
+    log.info(
+        "leases_on",
+        store=settings.lease_kind,
+        prefix=settings.lease_prefix,
+        ttl=settings.lease_ttl,
+        owner=owner,
+    )
+    telemetry.leases_in_use(True)
+    yield RenderLeases(store, owner, settings.lease_ttl, telemetry=telemetry)
+
+
 def _sample_archive(settings: Settings) -> SampleArchive:
     build_sample_archive(settings.sample_archive_dir)
     return SampleArchive(settings.sample_archive_dir)
@@ -187,6 +252,9 @@ class Container(containers.DeclarativeContainer):
     workspace = providers.Singleton(TempWorkspace, settings.provided.tmp_dir)
     scratch = providers.Resource(_scratch, workspace)
 
+    lease_store = providers.Singleton(_lease_store, settings, s3_store)
+    leases = providers.Resource(_leases, settings, lease_store, telemetry)
+
     rules = providers.Singleton(_rules, settings)
     admission = providers.Singleton(_admission, settings, telemetry)
     readiness = providers.Singleton(
@@ -205,4 +273,5 @@ class Container(containers.DeclarativeContainer):
         telemetry=telemetry,
         url_expiry=settings.provided.url_expiry,
         deadline=settings.provided.request_deadline,
+        leases=leases,
     )

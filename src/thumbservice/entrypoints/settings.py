@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -135,6 +136,14 @@ def _memory_limit(value: object) -> object:
     return size
 
 
+def _lease_prefix(value: str) -> str:
+    """A folder of the bucket of its own (`leases/`), for a lifecycle rule to name."""
+    value = value.strip("/") + "/"
+    if not re.fullmatch(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/", value) or ".." in value:
+        raise ValueError("must be a folder name such as leases/ (letters, digits, . _ - and /)")
+    return value
+
+
 def _color_filters(value: object) -> object:
     return parse_color_filters(value) if isinstance(value, str) else value
 
@@ -241,6 +250,11 @@ class Settings(BaseSettings):
     )
     log_format: Annotated[Literal["json", "console"], BeforeValidator(_lower)] = "json"
 
+    # Leases: one render across replicas (README, "Running more than one replica").
+    leases: Annotated[Literal["auto", "s3", "local", "off"], BeforeValidator(_lower)] = "auto"
+    lease_ttl: Seconds = 30.0
+    lease_prefix: Annotated[str, AfterValidator(_lease_prefix)] = "leases/"
+
     @model_validator(mode="before")
     @classmethod
     def _unquote(cls, data: Any) -> Any:
@@ -262,6 +276,15 @@ class Settings(BaseSettings):
     def _bucket_for_s3(self) -> Settings:
         if self.thumbnail_store == "s3" and self.aws_bucket in ("", PLACEHOLDER):
             raise ValueError("AWS_BUCKET must name a real bucket when THUMBNAIL_STORE=s3")
+        return self
+
+    @model_validator(mode="after")
+    def _leases_in_the_chosen_store(self) -> Settings:
+        if self.leases in ("s3", "local") and self.leases != self.store_kind:
+            raise ValueError(
+                f"LEASES={self.leases} needs the {self.leases} thumbnail store, "
+                f"but the store is {self.store_kind}"
+            )
         return self
 
     @classmethod
@@ -292,6 +315,11 @@ class Settings(BaseSettings):
         if self.thumbnail_store != "auto":
             return self.thumbnail_store
         return "s3" if self.aws_bucket and self.aws_bucket != PLACEHOLDER else "local"
+
+    @property
+    def lease_kind(self) -> str | None:
+        """Where leases are kept (the thumbnail store's kind), or None with LEASES=off."""
+        return None if self.leases == "off" else self.store_kind
 
     @property
     def base_url(self) -> str:

@@ -64,6 +64,26 @@ class PrometheusTelemetry:
             "Admitted jobs waiting (downloading or queued for a worker)",
             registry=r,
         )
+        # Leases: one render across replicas.
+        self.leases = Counter(
+            "thumbservice_leases",
+            "Lease claims by outcome: won, lost (waited for another replica), taken_over (an "
+            "expired lease), overtaken (this replica's lease was taken over), unavailable "
+            "(rendered without a lease)",
+            ["outcome"],
+            registry=r,
+        )
+        self.lease_wait = Histogram(
+            "thumbservice_lease_wait_seconds",
+            "Time a replica waited for the lease holder's thumbnail",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.leases_enabled = Gauge(
+            "thumbservice_leases_enabled",
+            "1 when renders are shared across replicas by leases, 0 for this process only",
+            registry=r,
+        )
 
     def watch(self, rendering: Callable[[], float], waiting: Callable[[], float]) -> None:
         self.in_flight.set_function(rendering)
@@ -85,6 +105,15 @@ class PrometheusTelemetry:
 
     def store_failed(self, operation: str) -> None:
         self.store_failures.labels(operation).inc()
+
+    def lease(self, outcome: str) -> None:
+        self.leases.labels(outcome).inc()
+
+    def lease_waited(self, seconds: float) -> None:
+        self.lease_wait.observe(seconds)
+
+    def leases_in_use(self, enabled: bool) -> None:
+        self.leases_enabled.set(1 if enabled else 0)
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()

@@ -1,0 +1,1 @@
+"""LeaseStore adapters: one render across replicas, with the store's conditional writes."""
