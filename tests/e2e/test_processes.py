@@ -113,3 +113,24 @@ async def test_a_bad_variable_stops_start_up_naming_it(tmp_path: Path) -> None:
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert b"PORT" in err
+
+
+async def test_render_workers_die_with_a_killed_server(
+    archive: ArchiveStub, bucket: str, s3_endpoint: str, scratch: Path, tmp_path: Path
+) -> None:
+    from tests.support.service import descendants
+
+    env = environment(archive, bucket, s3_endpoint, scratch)
+    async with service_process(env, tmp_path / "service.log") as service:
+        async with aiohttp.ClientSession() as http, http.get(f"{service.url}/101/?width=90") as r:
+            assert r.status == 200  # the worker has started and rendered
+        below = descendants(service.process.pid)
+        assert below, "no render worker"
+        service.process.kill()
+        await service.process.wait()
+        for _ in range(100):
+            alive = [pid for pid in below if Path(f"/proc/{pid}").exists()]
+            if not alive:
+                break
+            await asyncio.sleep(0.1)
+        assert not alive, f"processes outlived the killed server: {alive}"

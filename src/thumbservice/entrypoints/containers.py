@@ -22,13 +22,13 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import structlog
 from dependency_injector import containers, providers
 
-from thumbservice.adapters.archive.dev.sample_archive import SampleArchive, build_sample_archive
 from thumbservice.adapters.archive.http import HttpArchive, open_session
 from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
@@ -44,10 +44,10 @@ from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.errors import StoreUnavailable
 from thumbservice.domain.frames import FrameRules
 from thumbservice.domain.leases import RenderLeases, probe_conditional_writes
-from thumbservice.domain.ports import LeaseStore
+from thumbservice.domain.ports import ArchiveGateway, LeaseStore
 from thumbservice.domain.service import ThumbnailService
 from thumbservice.entrypoints.readiness import Readiness
-from thumbservice.entrypoints.settings import Settings
+from thumbservice.entrypoints.settings import PLACEHOLDER, Settings
 
 log = structlog.get_logger("thumbservice.startup")
 
@@ -70,8 +70,10 @@ async def _s3_store(settings: Settings) -> AsyncIterator[S3Store | None]:
     async with open_s3_store(
         bucket=settings.aws_bucket,
         region=settings.aws_default_region,
-        access_key=settings.aws_access_key_id,
-        secret_key=settings.aws_secret_access_key,
+        # The seed's placeholders mean "not given": botocore's own chain then finds credentials
+        # (environment, instance role, web identity as on EKS, ~/.aws).
+        access_key=_given(settings.aws_access_key_id),
+        secret_key=_given(settings.aws_secret_access_key),
         endpoint_url=settings.storage_url,
         hot_timeout=settings.store_timeout,
     ) as store:
@@ -177,9 +179,23 @@ async def _leases(
     yield RenderLeases(store, owner, settings.lease_ttl, telemetry=telemetry)
 
 
-def _sample_archive(settings: Settings) -> SampleArchive:
-    build_sample_archive(settings.sample_archive_dir)
+def _given(credential: str) -> str | None:
+    return None if credential in ("", PLACEHOLDER) else credential
+
+
+def _sample_archive(settings: Settings) -> ArchiveGateway:
+    # Imported here: the development archive (and its astropy-based generator) costs a second
+    # of start-up that a service on a real archive does not pay.
+    from thumbservice.adapters.archive.dev.sample_archive import SampleArchive
+
+    _sample_frames(settings.sample_archive_dir)
     return SampleArchive(settings.sample_archive_dir)
+
+
+def _sample_frames(directory: Path) -> list[dict[str, Any]]:
+    from thumbservice.adapters.archive.dev.sample_archive import build_sample_archive
+
+    return build_sample_archive(directory)
 
 
 def _local_store(settings: Settings) -> LocalFileStore:
@@ -218,7 +234,7 @@ class Container(containers.DeclarativeContainer):
 
     # ArchiveGateway
     http_session = providers.Resource(_http_session, settings)
-    sample_frames = providers.Callable(build_sample_archive, settings.provided.sample_archive_dir)
+    sample_frames = providers.Callable(_sample_frames, settings.provided.sample_archive_dir)
     archive = providers.Selector(
         settings.provided.archive_source,
         http=providers.Singleton(

@@ -8,16 +8,16 @@ the same picture (`RENDERER`): `fast` (fits2image's algorithm in row bands, the 
 
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
+import os
+import signal
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-
-from astropy.io import fits
-from astropy.utils.exceptions import AstropyWarning
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.rendering.labels import FONT_PATH
@@ -25,7 +25,11 @@ from thumbservice.adapters.rendering.memory import OutOfMemory, apply_memory_lim
 from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 RENDERERS = ("fast", "fits2image")
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 log = logging.getLogger("thumbservice.render")
 
@@ -54,9 +58,25 @@ def init_worker(
     log_level: str, log_format: str, renderer: str = "fast", memory_limit: int | None = None
 ) -> None:
     """A new worker process: log as the server does, cap its memory, import its renderer."""
+    _die_with_parent()
     configure_logging(log_level, log_format)
     apply_memory_limit(memory_limit)
     renderer_module(renderer)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the server dies, however it dies.
+
+    A server killed with SIGKILL (or by the OOM killer) cannot stop its pool, and a worker waiting
+    on the pool's pipe would wait for ever. Elsewhere than Linux this does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the server died before the request took effect
+        os._exit(1)
 
 
 def warm_up(renderer: str = "fast") -> None:
@@ -78,6 +98,11 @@ def renderer_module(name: str) -> ModuleType:
 
 def image_shape(path: str) -> tuple[int, ...]:
     """The shape of the first 2-D image in a FITS file, read from headers only."""
+    # astropy and Pillow are imported in the worker only: the server process, which imports
+    # this module for the pool's sake, never needs them.
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
@@ -114,6 +139,8 @@ def _render(job: RenderJob) -> RenderOutcome:
         # The request was abandoned and its scratch space removed: do not recreate it.
         raise UnreadableFrame("The scratch directory disappeared before rendering")
     spec = job.spec
+    from astropy.utils.exceptions import AstropyWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         result = renderer_module(job.renderer).render(
