@@ -71,3 +71,13 @@ async def test_rules_refuse_with_400(client: TestClient) -> None:
     status, body = await error(client, "/104/?color=true")
     assert status == 400
     assert "color" in body["message"]
+
+
+async def test_a_throttling_archives_retry_after_is_passed_on(
+    client: TestClient, archive: ArchiveStub
+) -> None:
+    archive.fault = Fault(status=429)
+    response = await client.get("/101/")
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "5"  # the archive's own estimate
+    assert (await response.json())["response"]["detail"].startswith("Request was throttled")

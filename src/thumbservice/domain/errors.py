@@ -38,13 +38,16 @@ class ColorFramesNotFound(FrameNotFound):
 class ArchiveRefused(ThumbnailError):
     """The archive refused the caller (bad token, forbidden, throttled): its status is passed on."""
 
-    def __init__(self, message: str, status: int, detail: object = None) -> None:
+    def __init__(
+        self, message: str, status: int, detail: object = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after  # a throttling archive's own estimate, passed on
 
-    def __reduce__(self) -> tuple[type, tuple[str, int, object]]:
-        return (type(self), (self.message, self.status, self.detail))
+    def __reduce__(self) -> tuple[type, tuple[str, int, object, int | None]]:
+        return (type(self), (self.message, self.status, self.detail, self.retry_after))
 
 
 class ArchiveUnavailable(ThumbnailError):

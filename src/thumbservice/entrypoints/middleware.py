@@ -126,6 +126,8 @@ def json_errors(retry_after: int) -> Middleware:
             headers: dict[str, str] = {}
             if isinstance(err, errors.ArchiveRefused) and err.detail is not None:
                 body["response"] = err.detail
+            if isinstance(err, errors.ArchiveRefused) and err.retry_after is not None:
+                headers["Retry-After"] = str(err.retry_after)
             if isinstance(err, errors.Overloaded):
                 headers["Retry-After"] = str(err.retry_after)
             elif status == 503:

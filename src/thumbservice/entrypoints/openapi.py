@@ -168,7 +168,10 @@ def _thumbnail(max_size: int) -> dict[str, Any]:
             "403": _error("The archive forbade the caller this frame"),
             "404": _error("No such frame for this caller, or RVB frames not found"),
             "422": _error("Not a readable FITS image, or beyond the size limits"),
-            "429": _error("The archive is throttling the caller"),
+            "429": _error(
+                "The archive is throttling the caller (its Retry-After, when it gave one)",
+                **{"Retry-After": {**retry_after, "required": False}},
+            ),
             "4XX": _error("Another refusal of the archive, passed on with its answer"),
             "502": _error("The archive or its file store failed or could not be reached"),
             "503": _error(

@@ -158,6 +158,7 @@ class HttpArchive:
             ) as response:
                 body = await _json_or_none(response)
                 status = response.status
+                retry_after = response.headers.get("Retry-After", "")
         except TimeoutError:
             raise ArchiveTimeout(f"The archive did not answer within {timeout_s:g} s") from None
         except aiohttp.ClientError as err:
@@ -175,6 +176,7 @@ class HttpArchive:
                 f"The archive refused the request ({status}): {detail or 'no detail given'}",
                 status,
                 body,
+                int(retry_after) if retry_after.isascii() and retry_after.isdigit() else None,
             )
         raise ArchiveUnavailable(f"The archive answered {status}")
 
