@@ -240,9 +240,12 @@ class BlockSums:
         return np.outer(self.rows.sizes, self.cols.sizes)
 
     def rounded(self) -> np.ndarray:
-        """The block averages as Pillow's `reduce` rounds them, uint8."""
+        """The block averages as Pillow's `reduce` rounds them, uint8.
+
+        Blocks of one pixel are the sums themselves, not a copy of them.
+        """
         if self.rows.factor == 1 and self.cols.factor == 1:
-            return self.sums.astype(np.uint8)
+            return self.sums
         counts = self.counts().astype(np.uint64)
         total = self.sums.astype(np.uint64) + counts // 2
         return ((total * _pillow_multiplier(counts).astype(np.uint64)) >> 24).astype(np.uint8)

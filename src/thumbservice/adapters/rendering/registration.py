@@ -179,6 +179,68 @@ class Resampler:
         high = min(self.frame.height, math.ceil(max(ys)) + 3)
         return low, max(low, high)
 
+    def samples(
+        self, stride: int, source: Callable[[int, int], np.ndarray], target_rows: int
+    ) -> np.ndarray:
+        """The zscale samples of the resampled frame, sorted, without resampling all of it.
+
+        fits2image takes the pixels at flat indices `stride, 2 * stride, ...` of the file
+        `align_to_reference` writes. Each is one bilinear interpolation of the frame, computed
+        here as Pillow computes it (`bilinear_filter32F`: the frame's float32 pixels in double
+        precision, the edges clamped, the fill outside, float32 at the end), so that the
+        limits are known before any band is resampled. `source(a, b)` gives rows a to b, read
+        in bands of about `target_rows` output rows. Affine mappings only.
+        """
+        assert self.cells is None
+        flat = np.arange(stride, self.width * self.height, stride, dtype=np.int64)
+        out_y, out_x = np.divmod(flat, self.width)
+        values = np.empty(flat.size, dtype=np.float32)
+        step = self.band_rows(target_rows)
+        for start in range(0, self.height, step):
+            stop = min(start + step, self.height)
+            chosen = np.flatnonzero((out_y >= start) & (out_y < stop))
+            if chosen.size:
+                low, high = self._source_span(start, stop)
+                rows = source(low, high) if high > low else None
+                values[chosen] = self._bilinear(out_x[chosen], out_y[chosen], rows, low)
+        values.sort()
+        return values
+
+    def _bilinear(
+        self, out_x: np.ndarray, out_y: np.ndarray, rows: np.ndarray | None, low: int
+    ) -> np.ndarray:
+        """Pillow's affine BILINEAR at output pixels (out_x, out_y); `rows` start at row `low`."""
+        a, b, c, d, e, f = self.coefficients
+        centre_x = out_x + 0.5
+        centre_y = out_y + 0.5
+        x_in = a * centre_x + b * centre_y + c
+        y_in = d * centre_x + e * centre_y + f
+        width, height = self.frame.width, self.frame.height
+        inside = (x_in >= 0.0) & (x_in < width) & (y_in >= 0.0) & (y_in < height)
+        result = np.full(out_x.shape, np.float32(self.fill), dtype=np.float32)
+        if rows is None or not inside.any():
+            return result
+        pixels: np.ndarray = rows
+        x_in, y_in = x_in[inside] - 0.5, y_in[inside] - 0.5
+        x0, y0 = np.floor(x_in), np.floor(y_in)
+        dx, dy = x_in - x0, y_in - y0
+        x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+        left = np.clip(x0, 0, width - 1)
+        right = np.clip(x0 + 1, 0, width - 1)
+        # Below the last row Pillow repeats the upper row's value, not the clamped row.
+        below = (y0 + 1 >= 0) & (y0 + 1 < height)
+        upper = np.clip(y0, 0, height - 1) - low
+        lower = np.where(below, y0 + 1, y0).clip(0, height - 1) - low
+
+        def row(index: np.ndarray) -> np.ndarray:
+            first = pixels[index, left].astype(np.float64)
+            return first + (pixels[index, right].astype(np.float64) - first) * dx
+
+        v1 = row(upper)
+        v2 = np.where(below, row(lower), v1)
+        result[inside] = (v1 + (v2 - v1) * dy).astype(np.float32)
+        return result
+
     def band(self, start: int, stop: int, source: Callable[[int, int], np.ndarray]) -> np.ndarray:
         """Output rows `start` to `stop`, float32; `source(a, b)` gives the frame's rows a to b."""
         low, high = self._source_span(start, stop)
