@@ -16,6 +16,7 @@ from tests.support import corpus
 from tests.support.imaging import measure_shift
 from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame
 from thumbservice.adapters.rendering import fast, fits2image_renderer
+from thumbservice.adapters.rendering import registration as registration_module
 from thumbservice.adapters.rendering.framefile import FrameFile
 from thumbservice.adapters.rendering.labels import FONT_PATH
 from thumbservice.adapters.rendering.registration import Resampler, register
@@ -300,3 +301,22 @@ def test_resampled_samples_are_the_resampled_pixels(tmp_path: Path, offset: tupl
     assert np.array_equal(samples, expected)
     if dx == -150:  # part of the grid lies off the frame: those samples are the fill
         assert np.count_nonzero(samples == np.float32(401.5)) > 10
+
+
+def test_bands_resampled_in_place_are_image_transforms(
+    color: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow's core writing into a numpy array gives `Image.transform`'s pixels exactly."""
+    with FrameFile(color[0]) as reference, FrameFile(color[1]) as frame:
+        registration = register(reference, [frame])
+        pixels = frame.whole()
+    resampler = Resampler(registration, 0, 399.25)
+
+    def source(start: int, stop: int) -> np.ndarray:
+        return pixels[start:stop]
+
+    mapped = [resampler.band(start, start + 128, source) for start in range(0, SIDE, 128)]
+    assert all(band.flags.writeable for band in mapped)
+    monkeypatch.setattr(registration_module, "_MAPPED_TRANSFORM", False)
+    public = [resampler.band(start, start + 128, source) for start in range(0, SIDE, 128)]
+    assert all(np.array_equal(a, b) for a, b in zip(mapped, public, strict=True))

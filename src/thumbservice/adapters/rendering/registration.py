@@ -21,6 +21,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from astropy.wcs import FITSFixedWarning
@@ -247,11 +248,14 @@ class Resampler:
         size = (self.width, stop - start)
         if high <= low:
             return np.full((stop - start, self.width), self.fill, dtype=np.float32)
-        image = Image.fromarray(np.ascontiguousarray(source(low, high), dtype=np.float32))
+        rows = np.ascontiguousarray(source(low, high), dtype=np.float32)
         if self.cells is None:
             a, b, c, d, e, f = self.coefficients
             shifted = (a, b, c + b * start, d, e, f + e * start - low)
-            moved = image.transform(
+            moved = _affine_into_array(rows, size, shifted, self.fill)
+            if moved is not None:
+                return moved
+            image = Image.fromarray(rows).transform(
                 size,
                 Image.Transform.AFFINE,
                 shifted,
@@ -267,11 +271,51 @@ class Resampler:
                 for box, quad in self.cells
                 if box[1] >= start and box[3] <= stop
             ]
-            moved = image.transform(
+            image = Image.fromarray(rows).transform(
                 size,
                 Image.Transform.MESH,
                 cells,
                 resample=Image.Resampling.BILINEAR,
                 fillcolor=self.fill,
             )
-        return np.asarray(moved, dtype=np.float32)
+        return np.asarray(image, dtype=np.float32)
+
+
+_MAPPED_TRANSFORM = True
+"""Whether this Pillow's core transforms float32 images mapped onto numpy arrays."""
+
+
+def _affine_into_array(
+    rows: np.ndarray, size: tuple[int, int], coefficients: tuple[float, ...], fill: float
+) -> np.ndarray | None:
+    """`Image.transform(size, AFFINE, coefficients, BILINEAR, fillcolor=fill)` of the float32
+    `rows`, computed by the same Pillow core call but on images mapped onto numpy arrays.
+
+    `Image.transform` copies the rows into a Pillow image, makes a new one for the output
+    and `np.asarray` copies that out again, read-only: on a 2048x2048 frame in bands that
+    cost about as much as the interpolation itself. Here Pillow reads the rows and writes
+    the output array in place, filled beforehand as `Image.new` fills it. None where this
+    Pillow does not allow it, and from then on.
+    """
+    global _MAPPED_TRANSFORM
+    if not _MAPPED_TRANSFORM:
+        return None
+    width, height = size
+    output = np.full((height, width), fill, dtype=np.float32)
+    try:
+        core: Any = Image.core
+        source = core.map_buffer(rows, (rows.shape[1], rows.shape[0]), "raw", 0, ("F", 0, 1))
+        target = core.map_buffer(output, size, "raw", 0, ("F", 0, 1))
+        target.transform(
+            (0, 0, width, height),
+            source,
+            Image.Transform.AFFINE,
+            coefficients[:6],
+            Image.Resampling.BILINEAR,
+            False,
+        )
+    except Exception as err:  # a Pillow whose core differs: its public path
+        logger.info("Resampling through Image.transform: %s: %s", type(err).__name__, err)
+        _MAPPED_TRANSFORM = False
+        return None
+    return output
