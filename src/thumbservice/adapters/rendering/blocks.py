@@ -148,14 +148,15 @@ class AxisGrid:
         """
         sizes = self.sizes
         per_band = max(1, target_rows // max(1, self.factor))
+        # Runs of equal sizes (all but a partial block at either end), cut every per_band.
+        changes = np.flatnonzero(np.diff(sizes)) + 1
+        starts = [0, *changes.tolist()]
+        stops = [*changes.tolist(), self.count]
         runs: list[tuple[int, int, int, int]] = []
-        block = 0
-        while block < self.count:
-            end = block + 1
-            while end < self.count and end - block < per_band and sizes[end] == sizes[block]:
-                end += 1
-            runs.append((block, end, self.edges[block], self.edges[end]))
-            block = end
+        for first, last in zip(starts, stops, strict=True):
+            for block in range(first, last, per_band):
+                end = min(block + per_band, last)
+                runs.append((block, end, self.edges[block], self.edges[end]))
         return runs
 
 
