@@ -16,6 +16,7 @@ LANCZOS step is Pillow's own, called with the same box.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -106,15 +107,16 @@ class AxisGrid:
 
         A partial block falls at the end the grid is not anchored at.
         """
-        length = stop - start
+        count = -(-(stop - start) // factor)
         if from_end:
-            edges = [stop - factor * i for i in range(-(-length // factor))] + [start]
-            edges.reverse()
+            edges = stop - factor * np.arange(count, -1, -1, dtype=np.int64)
+            edges[0] = start
         else:
-            edges = [start + factor * i for i in range(-(-length // factor))] + [stop]
-        return cls(tuple(max(edge, start) for edge in edges), factor)
+            edges = start + factor * np.arange(count + 1, dtype=np.int64)
+            edges[-1] = stop
+        return cls(tuple(np.maximum(edges, start).tolist()), factor)
 
-    @property
+    @functools.cached_property
     def sizes(self) -> np.ndarray:
         return np.diff(np.asarray(self.edges, dtype=np.int64))
 
@@ -236,6 +238,14 @@ class BlockSums:
         else:
             sums = np.add.reduceat(rows, self._col_starts, axis=1, dtype=self.dtype)
         self.sums[first_block : first_block + blocks] = sums
+
+    def target(self, first_block: int, rows: int) -> np.ndarray | None:
+        """Where the 8-bit values of `rows` rows from `first_block` on can be written directly
+        (the grid's columns only), or None: only blocks of one pixel are the values themselves.
+        """
+        if self.rows.factor != 1 or self.cols.factor != 1:
+            return None
+        return self.sums[first_block : first_block + rows]
 
     def counts(self) -> np.ndarray:
         return np.outer(self.rows.sizes, self.cols.sizes)

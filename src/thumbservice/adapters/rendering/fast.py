@@ -485,6 +485,11 @@ def _second_pass(
     histogram = np.zeros(256, dtype=np.int64)
     target = max(1, BAND_PIXELS // width)
     for first, start, stop in _segments(rows, height, target, whole_frame=median):
+        direct = None if median or first is None else sums.target(first, stop - start)
+        if direct is not None:
+            # Blocks of one pixel: the grid's columns are scaled straight into the sums.
+            gamma.apply(read(start, stop)[:, cols.start : cols.stop], may_be_nan, out=direct)
+            continue
         values = gamma.apply(read(start, stop), may_be_nan)
         if median:
             histogram += np.bincount(values.reshape(-1), minlength=256)

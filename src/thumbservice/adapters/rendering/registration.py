@@ -120,7 +120,8 @@ class BackgroundSample:
             return 0.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            median = float(np.nanmedian(np.concatenate(self._parts)))
+            # The concatenation is a copy of its own: the median may sort it in place.
+            median = float(np.nanmedian(np.concatenate(self._parts), overwrite_input=True))
         return median if math.isfinite(median) else 0.0
 
 

@@ -111,10 +111,13 @@ class GammaMap:
         # wrong way round every value becomes zmax, which scales to 255.
         self.reversed = zmax < zmin
 
-    def apply(self, values: np.ndarray, may_be_nan: bool = True) -> np.ndarray:
+    def apply(
+        self, values: np.ndarray, may_be_nan: bool = True, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """The 8-bit values of a float32 chunk, which is used as scratch space if writable.
 
-        `may_be_nan` is False for data converted from integers, which saves the check.
+        `may_be_nan` is False for data converted from integers, which saves the check. With
+        `out` (uint8, of the chunk's shape) the values are written there.
         """
         finite = None
         if may_be_nan:
@@ -135,7 +138,7 @@ class GammaMap:
             scaled[~finite] = 0.0
         # Half to even, as ndarray.round.
         np.rint(scaled, out=scaled)
-        return np.take(GAMMA_TABLE, scaled.astype(np.uint8))
+        return np.take(GAMMA_TABLE, scaled.astype(np.uint8), out=out)
 
 
 def _order_statistic(cumulative: np.ndarray, index: int) -> int:
