@@ -65,6 +65,17 @@ class AxisMap:
         shape = (height, width)
         return shape[self.source[0]], shape[self.source[1]]
 
+    def unoriented_view(self, oriented: np.ndarray) -> np.ndarray:
+        """A view of the 2-D `oriented` laid out as the unoriented frame: `orient` of it is
+        `oriented` again, so values written to it land where orientation would put them."""
+        view = oriented if self.source == (0, 1) else oriented.T
+        # Unoriented axis self.source[i] is oriented axis i, reversed or not.
+        flips = tuple(
+            slice(None, None, -1) if self.reversed[self.source.index(axis)] else slice(None)
+            for axis in (0, 1)
+        )
+        return view[flips]
+
 
 def thumbnail_size(size: tuple[int, int], wanted: tuple[int, int]) -> tuple[int, int] | None:
     """The size `Image.thumbnail(wanted)` gives an image of `size`, or None to leave it alone.
@@ -214,11 +225,16 @@ def sum_dtype(block_pixels: int) -> type[np.unsignedinteger[Any]]:
 class BlockSums:
     """Sums of 8-bit values over the blocks of a row grid and a column grid."""
 
-    def __init__(self, rows: AxisGrid, cols: AxisGrid) -> None:
+    def __init__(self, rows: AxisGrid, cols: AxisGrid, storage: np.ndarray | None = None) -> None:
+        """`storage`, for blocks of one pixel, is where the values go (uint8, one per block)."""
         self.rows = rows
         self.cols = cols
         self.dtype = sum_dtype(rows.factor * cols.factor)
-        self.sums = np.zeros((rows.count, cols.count), dtype=self.dtype)
+        shape = (rows.count, cols.count)
+        if storage is not None and storage.shape == shape and storage.dtype == self.dtype:
+            self.sums = storage
+        else:
+            self.sums = np.zeros(shape, dtype=self.dtype)
         self._col_starts = np.asarray(cols.edges[:-1], dtype=np.intp) - cols.start
 
     def add(self, first_block: int, values: np.ndarray) -> None:

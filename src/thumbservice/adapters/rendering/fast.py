@@ -60,6 +60,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.utils.exceptions import AstropyWarning
@@ -213,25 +214,74 @@ def _render_color(
         size = (composite[1], composite[0])
         final = thumbnail_size(size, wanted)
         factors = reduce_factors(size, final) if final else (1, 1)
+        # Blocks of one pixel are the composite itself: each channel is scaled straight into
+        # its place in Pillow's RGB layout (4 bytes a pixel), oriented as it is written.
+        stacked = np.zeros((*composite, 4), np.uint8) if factors == (1, 1) and final else None
+        spare = _Spare()
         planes = []
         for index, (frame, region) in enumerate(zip(frames, regions, strict=True)):
+            storage = None if stacked is None else axes.unoriented_view(stacked[..., index])
             if registration is not None and index > 0 and registration.moves(index - 1):
                 height, width = frames[0].height, frames[0].width
                 rows, cols = block_grids(height, width, axes, factors, region)
                 sums = _aligned_blocks(
-                    frame, registration, index - 1, rows, cols, median, percentile, workdir
-                )
+                    frame, registration, index - 1, rows, cols, median, percentile, workdir,
+                    storage=storage, spare=spare,
+                )  # fmt: skip
             else:
                 rows, cols = block_grids(frame.height, frame.width, axes, factors, region)
-                sums = _scaled_blocks(frame, rows, cols, median, percentile, workdir)
-            planes.append(sums.rounded())
-    # Pillow stacks the bands itself, straight into its RGB layout (no 3-channel numpy copy).
-    bands = [Image.fromarray(np.ascontiguousarray(orient(plane, transform))) for plane in planes]
-    image = finish(Image.merge("RGB", bands), size, factors, final)
+                sums = _scaled_blocks(
+                    frame, rows, cols, median, percentile, workdir, storage=storage, spare=spare
+                )
+            planes.append(orient(sums.rounded(), transform))
+    image = finish(_composite(planes, stacked), size, factors, final)
     _label(image, label, font_path)
     if registration is None:
         return RenderResult(image, None, "")
     return RenderResult(image, registration.aligned, registration.note)
+
+
+def _composite(planes: list[np.ndarray], stacked: np.ndarray | None) -> Image.Image:
+    """The RGB image of the three oriented 8-bit planes.
+
+    When the planes were written into `stacked` (height x width x 4, Pillow's own layout of
+    an RGB image), Pillow maps that memory instead of copying it: on 2048x2048 frames that
+    saves three plane buffers, `Image.merge` and 16 MiB of fresh pages. Otherwise, or where
+    this Pillow does not map an RGB buffer, Pillow merges the planes.
+    """
+    if stacked is not None:
+        try:
+            height, width = stacked.shape[:2]
+            core: Any = Image.core
+            mapped = core.map_buffer(stacked, (width, height), "raw", 0, ("RGB", 0, 1))
+            image = Image.Image()._new(mapped)
+            if image.mode == "RGB" and image.size == (width, height):
+                return image
+        except Exception as err:  # a Pillow whose core differs: merge the planes
+            logger.info("Merging the color planes: %s: %s", type(err).__name__, err)
+    return Image.merge("RGB", [Image.fromarray(np.ascontiguousarray(p)) for p in planes])
+
+
+class _Spare:
+    """The memory of one whole float32 frame, handed on from a frame that is done to the next.
+
+    The three frames of a composite are read one after the other; reusing the first one's
+    16 MiB spares the next ones the page faults of fresh memory.
+    """
+
+    def __init__(self) -> None:
+        self._array: np.ndarray | None = None
+
+    def take(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The kept memory, if it has this shape (it is handed over once)."""
+        array, self._array = self._array, None
+        return array if array is not None and array.shape == shape else None
+
+    def give(self, array: np.ndarray) -> None:
+        """Keep `array` for the next frame if it is float32 memory of its own to write over."""
+        flags = array.flags
+        if array.dtype == np.float32 and flags.c_contiguous and flags.writeable and flags.owndata:
+            self._array = array
 
 
 def _shared_orientation(frames: list[FrameFile]) -> Transform:
@@ -309,20 +359,23 @@ class _Bands:
             raise OSError("the scratch file came back short")
         return rows if rows.dtype == np.float32 else rows.astype(np.float32)
 
-    def close(self) -> None:
+    def close(self, spare: _Spare | None = None) -> None:
+        """Let the rows go; whole float32 rows go to `spare`, for the next frame."""
+        if spare is not None and self._memory is not None:
+            spare.give(self._memory)
         self._memory = None
         if self._file is not None:
             self._file.close()
 
 
-def _kept_rows(frame: FrameFile, workdir: Path | None) -> _Bands:
+def _kept_rows(frame: FrameFile, workdir: Path | None, spare: _Spare | None = None) -> _Bands:
     """Where a frame's rows wait between the passes.
 
-    A frame that fits in `IN_MEMORY_BYTES` is read whole, by astropy's own full read, which
-    for a compressed frame is faster than reading it in bands.
+    A frame that fits in `IN_MEMORY_BYTES` is read whole, by its fastest full read, into the
+    `spare` memory when there is one of its size.
     """
     if _small(frame):
-        rows = frame.whole()
+        rows = frame.whole(spare.take((frame.height, frame.width)) if spare else None)
         return _Bands(frame.height, frame.width, rows.dtype, workdir, rows=rows)
     return _Bands(frame.height, frame.width, _band_dtype(frame), workdir)
 
@@ -389,6 +442,9 @@ def _scaled_blocks(
     median: bool,
     percentile: float,
     workdir: Path | None,
+    *,
+    storage: np.ndarray | None = None,
+    spare: _Spare | None = None,
 ) -> BlockSums:
     """Scale the frame as fits2image does and sum the 8-bit values over the block grid."""
     if not frame.compressed and not _small(frame):
@@ -400,16 +456,17 @@ def _scaled_blocks(
             return values
 
         return _second_pass(
-            read, samples, frame.height, frame.width, rows, cols, median, percentile
+            read, samples, frame.height, frame.width, rows, cols, median, percentile, storage
         )
-    bands = _kept_rows(frame, workdir)
+    bands = _kept_rows(frame, workdir, spare)
     try:
         samples = _first_pass(frame, bands).samples()
         return _second_pass(
-            bands.read, samples, frame.height, frame.width, rows, cols, median, percentile
-        )
+            bands.read, samples, frame.height, frame.width, rows, cols, median, percentile,
+            storage,
+        )  # fmt: skip
     finally:
-        bands.close()
+        bands.close(spare)
 
 
 def _aligned_blocks(
@@ -421,6 +478,9 @@ def _aligned_blocks(
     median: bool,
     percentile: float,
     workdir: Path | None,
+    *,
+    storage: np.ndarray | None = None,
+    spare: _Spare | None = None,
 ) -> BlockSums:
     """As `_scaled_blocks`, for a frame resampled onto the reference's grid first.
 
@@ -431,7 +491,7 @@ def _aligned_blocks(
     """
     assert registration.reference is not None
     height, width = registration.reference.height, registration.reference.width
-    kept = _kept_rows(frame, workdir)
+    kept = _kept_rows(frame, workdir, spare)
     try:
         background = BackgroundSample(frame.height, frame.width)
         _first_pass(frame, kept, background)
@@ -440,11 +500,15 @@ def _aligned_blocks(
         step = max(1, READ_PIXELS // width)
         if resampler.cells is None:
             samples = resampler.samples(stride, kept.read, step)
+            # Each band is scaled before the next is resampled: one buffer serves them all.
+            scratch = np.empty((max(1, BAND_PIXELS // width, rows.factor), width), np.float32)
 
             def resampled(start: int, stop: int) -> np.ndarray:
-                return resampler.band(start, stop, kept.read)
+                return resampler.band(start, stop, kept.read, scratch)
 
-            return _second_pass(resampled, samples, height, width, rows, cols, median, percentile)
+            return _second_pass(
+                resampled, samples, height, width, rows, cols, median, percentile, storage
+            )
         moved = _Bands(height, width, np.dtype(np.float32), workdir)
         try:
             collector = SampleCollector(width, stride)
@@ -455,12 +519,13 @@ def _aligned_blocks(
                 moved.write(band)
             kept.close()
             return _second_pass(
-                moved.read, collector.samples(), height, width, rows, cols, median, percentile
-            )
+                moved.read, collector.samples(), height, width, rows, cols, median, percentile,
+                storage,
+            )  # fmt: skip
         finally:
             moved.close()
     finally:
-        kept.close()
+        kept.close(spare)
 
 
 def _second_pass(
@@ -472,15 +537,17 @@ def _second_pass(
     cols: AxisGrid,
     median: bool,
     percentile: float,
+    storage: np.ndarray | None = None,
 ) -> BlockSums:
-    """Scale rows `read(start, stop)` gives, and sum them over the block grid.
+    """Scale rows `read(start, stop)` gives, and sum them over the block grid (in `storage`,
+    for blocks of one pixel, when given).
 
     With `median`, fits2image's `recalculate_median` needs the histogram of the whole 8-bit
     frame first, so the 8-bit bands are kept (one byte a pixel) until it is complete.
     """
     gamma = GammaMap(*zscale_limits(samples))
     may_be_nan = samples.dtype.kind == "f"
-    sums = BlockSums(rows, cols)
+    sums = BlockSums(rows, cols, storage)
     kept: list[tuple[int, np.ndarray]] = []
     histogram = np.zeros(256, dtype=np.int64)
     target = max(1, BAND_PIXELS // width)

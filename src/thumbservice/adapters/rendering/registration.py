@@ -243,8 +243,18 @@ class Resampler:
         result[inside] = (v1 + (v2 - v1) * dy).astype(np.float32)
         return result
 
-    def band(self, start: int, stop: int, source: Callable[[int, int], np.ndarray]) -> np.ndarray:
-        """Output rows `start` to `stop`, float32; `source(a, b)` gives the frame's rows a to b."""
+    def band(
+        self,
+        start: int,
+        stop: int,
+        source: Callable[[int, int], np.ndarray],
+        scratch: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Output rows `start` to `stop`, float32; `source(a, b)` gives the frame's rows a to b.
+
+        `scratch`, a float32 array at least as large, may hold the result (overwritten by the
+        next band): bands that reuse it find their memory already mapped.
+        """
         low, high = self._source_span(start, stop)
         size = (self.width, stop - start)
         if high <= low:
@@ -253,7 +263,7 @@ class Resampler:
         if self.cells is None:
             a, b, c, d, e, f = self.coefficients
             shifted = (a, b, c + b * start, d, e, f + e * start - low)
-            moved = _affine_into_array(rows, size, shifted, self.fill)
+            moved = _affine_into_array(rows, size, shifted, self.fill, scratch)
             if moved is not None:
                 return moved
             image = Image.fromarray(rows).transform(
@@ -287,7 +297,11 @@ _MAPPED_TRANSFORM = True
 
 
 def _affine_into_array(
-    rows: np.ndarray, size: tuple[int, int], coefficients: tuple[float, ...], fill: float
+    rows: np.ndarray,
+    size: tuple[int, int],
+    coefficients: tuple[float, ...],
+    fill: float,
+    scratch: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """`Image.transform(size, AFFINE, coefficients, BILINEAR, fillcolor=fill)` of the float32
     `rows`, computed by the same Pillow core call but on images mapped onto numpy arrays.
@@ -302,7 +316,11 @@ def _affine_into_array(
     if not _MAPPED_TRANSFORM:
         return None
     width, height = size
-    output = np.full((height, width), fill, dtype=np.float32)
+    if scratch is not None and scratch.shape[0] >= height and scratch.shape[1:] == (width,):
+        output = scratch[:height]
+        output.fill(fill)
+    else:
+        output = np.full((height, width), fill, dtype=np.float32)
     try:
         core: Any = Image.core
         source = core.map_buffer(rows, (rows.shape[1], rows.shape[0]), "raw", 0, ("F", 0, 1))

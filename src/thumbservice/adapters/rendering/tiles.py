@@ -160,11 +160,20 @@ class TileReader:
         except Exception:  # unsupported, or an astropy this does not know
             return None
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows `start` to `stop`, with BSCALE and BZERO applied as astropy applies them."""
+    def rows(self, start: int, stop: int, into: np.ndarray | None = None) -> np.ndarray:
+        """Rows `start` to `stop`, with BSCALE and BZERO applied as astropy applies them.
+
+        Float32 rows are decompressed into `into` when it is a writable array of their shape.
+        """
         first = start // self.tile_rows
         last = -(-stop // self.tile_rows)
-        raw = self._decompress(first, last)
+        if into is not None and (
+            first * self.tile_rows != start
+            or min(self.height, last * self.tile_rows) != stop
+            or into.shape != (stop - start, self.width)
+        ):
+            into = None
+        raw = self._decompress(first, last, into)
         offset = first * self.tile_rows
         raw = raw[start - offset : stop - offset]
         if self._hdu._do_not_scale_image_data:
@@ -176,7 +185,7 @@ class TileReader:
         heap = table._get_raw_data(self.heap_size, np.uint8, table._data_offset + table._theap)
         return np.ascontiguousarray(heap).data.cast("B")
 
-    def _decompress(self, first: int, last: int) -> np.ndarray:
+    def _decompress(self, first: int, last: int, into: np.ndarray | None = None) -> np.ndarray:
         """Tiles `first` to `last` (exclusive) as `decompress_image_data_section` gives them.
 
         The tiles are decoded a chunk at a time into a small buffer that stays in the CPU's
@@ -185,8 +194,19 @@ class TileReader:
         top = first * self.tile_rows
         bottom = min(self.height, last * self.tile_rows)
         floating = self.bitpix < 0
-        image = np.empty(
-            (bottom - top, self.width), dtype=np.float32 if floating else INTEGER_TYPES[self.bitpix]
+        shape = (bottom - top, self.width)
+        usable = (
+            floating
+            and into is not None
+            and into.shape == shape
+            and into.dtype == np.float32
+            and into.flags.c_contiguous
+            and into.flags.writeable
+        )
+        image = (
+            into
+            if into is not None and usable
+            else np.empty(shape, dtype=np.float32 if floating else INTEGER_TYPES[self.bitpix])
         )
         stored = np.dtype(np.int32) if floating else np.dtype(f"i{self.bytepix}")
         # Integers as wide as the image's are the image's bytes already (two's complement).
@@ -194,6 +214,7 @@ class TileReader:
         per_chunk = max(1, CHUNK_PIXELS // (self.tile_rows * self.width))
         chunk = None if direct else np.empty((per_chunk * self.tile_rows, self.width), stored)
         heap = self._heap()
+        scratch: np.ndarray | None = None
         for chunk_first in range(first, last, per_chunk):
             chunk_last = min(chunk_first + per_chunk, last)
             upper = chunk_first * self.tile_rows - top
@@ -207,7 +228,9 @@ class TileReader:
                     part[...] = quantized  # as astropy assigns the tile: a C cast
                 continue
             if dithered is None:
-                self._dequantize(quantized, part, chunk_first)
+                if scratch is None:
+                    scratch = np.empty((per_chunk * self.tile_rows, self.width))
+                self._dequantize(quantized, part, chunk_first, scratch)
             if self.blanks is not None:
                 rows = np.arange(upper + top, lower + top) // self.tile_rows
                 part[quantized == self.blanks[rows][:, None]] = np.nan
@@ -270,10 +293,16 @@ class TileReader:
             raise Unsupported("a gzipped tile of another size")
         return np.frombuffer(values, dtype=">f4").reshape(-1, self.width)
 
-    def _dequantize(self, quantized: np.ndarray, floats: np.ndarray, first_tile: int) -> None:
-        """Undithered dequantization, astropy's `q * scale + zero` in float64, to float32."""
+    def _dequantize(
+        self, quantized: np.ndarray, floats: np.ndarray, first_tile: int, scratch: np.ndarray
+    ) -> None:
+        """Undithered dequantization, astropy's `q * scale + zero` in float64, to float32.
+
+        `scratch` is float64 room of at least the chunk's size.
+        """
         rows = first_tile * self.tile_rows + np.arange(quantized.shape[0])
         tiles = rows // self.tile_rows
-        scratch = np.multiply(quantized, self.scales[tiles][:, None])
+        scratch = scratch[: quantized.shape[0]]
+        np.multiply(quantized, self.scales[tiles][:, None], out=scratch)
         # The sum in float64, rounded once to float32 on the way out, as astropy's.
         np.add(scratch, self.zeros[tiles][:, None], out=floats, casting="same_kind")

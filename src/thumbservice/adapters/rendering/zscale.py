@@ -138,7 +138,13 @@ class GammaMap:
             scaled[~finite] = 0.0
         # Half to even, as ndarray.round.
         np.rint(scaled, out=scaled)
-        return np.take(GAMMA_TABLE, scaled.astype(np.uint8), out=out)
+        levels = scaled.astype(np.uint8)
+        if out is None or out.flags.c_contiguous:
+            return np.take(GAMMA_TABLE, levels, out=out)
+        # np.take into a strided array (a channel of an RGB buffer) is about twice as slow
+        # as into a fresh one and a copy.
+        out[...] = np.take(GAMMA_TABLE, levels)
+        return out
 
 
 def _order_statistic(cumulative: np.ndarray, index: int) -> int:
