@@ -217,7 +217,6 @@ def _render_color(
         # Blocks of one pixel are the composite itself: each channel is scaled straight into
         # its place in Pillow's RGB layout (4 bytes a pixel), oriented as it is written.
         stacked = np.zeros((*composite, 4), np.uint8) if factors == (1, 1) and final else None
-        spare = _Spare()
         planes = []
         for index, (frame, region) in enumerate(zip(frames, regions, strict=True)):
             storage = None if stacked is None else axes.unoriented_view(stacked[..., index])
@@ -226,12 +225,12 @@ def _render_color(
                 rows, cols = block_grids(height, width, axes, factors, region)
                 sums = _aligned_blocks(
                     frame, registration, index - 1, rows, cols, median, percentile, workdir,
-                    storage=storage, spare=spare,
+                    storage=storage,
                 )  # fmt: skip
             else:
                 rows, cols = block_grids(frame.height, frame.width, axes, factors, region)
                 sums = _scaled_blocks(
-                    frame, rows, cols, median, percentile, workdir, storage=storage, spare=spare
+                    frame, rows, cols, median, percentile, workdir, storage=storage
                 )
             planes.append(orient(sums.rounded(), transform))
     image = finish(_composite(planes, stacked), size, factors, final)
@@ -260,28 +259,6 @@ def _composite(planes: list[np.ndarray], stacked: np.ndarray | None) -> Image.Im
         except Exception as err:  # a Pillow whose core differs: merge the planes
             logger.info("Merging the color planes: %s: %s", type(err).__name__, err)
     return Image.merge("RGB", [Image.fromarray(np.ascontiguousarray(p)) for p in planes])
-
-
-class _Spare:
-    """The memory of one whole float32 frame, handed on from a frame that is done to the next.
-
-    The three frames of a composite are read one after the other; reusing the first one's
-    16 MiB spares the next ones the page faults of fresh memory.
-    """
-
-    def __init__(self) -> None:
-        self._array: np.ndarray | None = None
-
-    def take(self, shape: tuple[int, int]) -> np.ndarray | None:
-        """The kept memory, if it has this shape (it is handed over once)."""
-        array, self._array = self._array, None
-        return array if array is not None and array.shape == shape else None
-
-    def give(self, array: np.ndarray) -> None:
-        """Keep `array` for the next frame if it is float32 memory of its own to write over."""
-        flags = array.flags
-        if array.dtype == np.float32 and flags.c_contiguous and flags.writeable and flags.owndata:
-            self._array = array
 
 
 def _shared_orientation(frames: list[FrameFile]) -> Transform:
@@ -359,23 +336,19 @@ class _Bands:
             raise OSError("the scratch file came back short")
         return rows if rows.dtype == np.float32 else rows.astype(np.float32)
 
-    def close(self, spare: _Spare | None = None) -> None:
-        """Let the rows go; whole float32 rows go to `spare`, for the next frame."""
-        if spare is not None and self._memory is not None:
-            spare.give(self._memory)
+    def close(self) -> None:
         self._memory = None
         if self._file is not None:
             self._file.close()
 
 
-def _kept_rows(frame: FrameFile, workdir: Path | None, spare: _Spare | None = None) -> _Bands:
+def _kept_rows(frame: FrameFile, workdir: Path | None) -> _Bands:
     """Where a frame's rows wait between the passes.
 
-    A frame that fits in `IN_MEMORY_BYTES` is read whole, by its fastest full read, into the
-    `spare` memory when there is one of its size.
+    A frame that fits in `IN_MEMORY_BYTES` is read whole, by its fastest full read.
     """
     if _small(frame):
-        rows = frame.whole(spare.take((frame.height, frame.width)) if spare else None)
+        rows = frame.whole()
         return _Bands(frame.height, frame.width, rows.dtype, workdir, rows=rows)
     return _Bands(frame.height, frame.width, _band_dtype(frame), workdir)
 
@@ -444,7 +417,6 @@ def _scaled_blocks(
     workdir: Path | None,
     *,
     storage: np.ndarray | None = None,
-    spare: _Spare | None = None,
 ) -> BlockSums:
     """Scale the frame as fits2image does and sum the 8-bit values over the block grid."""
     if not frame.compressed and not _small(frame):
@@ -458,7 +430,7 @@ def _scaled_blocks(
         return _second_pass(
             read, samples, frame.height, frame.width, rows, cols, median, percentile, storage
         )
-    bands = _kept_rows(frame, workdir, spare)
+    bands = _kept_rows(frame, workdir)
     try:
         samples = _first_pass(frame, bands).samples()
         return _second_pass(
@@ -466,7 +438,7 @@ def _scaled_blocks(
             storage,
         )  # fmt: skip
     finally:
-        bands.close(spare)
+        bands.close()
 
 
 def _aligned_blocks(
@@ -480,7 +452,6 @@ def _aligned_blocks(
     workdir: Path | None,
     *,
     storage: np.ndarray | None = None,
-    spare: _Spare | None = None,
 ) -> BlockSums:
     """As `_scaled_blocks`, for a frame resampled onto the reference's grid first.
 
@@ -491,7 +462,7 @@ def _aligned_blocks(
     """
     assert registration.reference is not None
     height, width = registration.reference.height, registration.reference.width
-    kept = _kept_rows(frame, workdir, spare)
+    kept = _kept_rows(frame, workdir)
     try:
         background = BackgroundSample(frame.height, frame.width)
         _first_pass(frame, kept, background)
@@ -525,7 +496,7 @@ def _aligned_blocks(
         finally:
             moved.close()
     finally:
-        kept.close(spare)
+        kept.close()
 
 
 def _second_pass(

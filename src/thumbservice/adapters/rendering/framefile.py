@@ -137,28 +137,23 @@ class FrameFile:
             warnings.simplefilter("ignore", AstropyWarning)
             return np.asarray(self._section[start:stop])
 
-    def whole(self, into: np.ndarray | None = None) -> np.ndarray:
-        """All rows at once, as `hdu.data`: the fastest read, for frames known small.
-
-        Float32 pixels read by `TileReader` go into `into`, when given and of their shape.
-        """
+    def whole(self) -> np.ndarray:
+        """All rows at once, as `hdu.data`: the fastest read, for frames known small."""
         if self._tiles is not None:
-            rows = self._tile_rows(0, self.height, into)
+            rows = self._tile_rows(0, self.height)
             if rows is not None:
                 return rows
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             return np.asarray(self._hdu.data)
 
-    def _tile_rows(
-        self, start: int, stop: int, into: np.ndarray | None = None
-    ) -> np.ndarray | None:
+    def _tile_rows(self, start: int, stop: int) -> np.ndarray | None:
         """Rows through `TileReader`, or None (from then on) where astropy has to read them."""
         assert self._tiles is not None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AstropyWarning)
-                return self._tiles.rows(start, stop, into)
+                return self._tiles.rows(start, stop)
         except Unsupported:
             self._tiles = None
             return None

@@ -160,22 +160,14 @@ class TileReader:
         except Exception:  # unsupported, or an astropy this does not know
             return None
 
-    def rows(self, start: int, stop: int, into: np.ndarray | None = None) -> np.ndarray:
-        """Rows `start` to `stop`, with BSCALE and BZERO applied as astropy applies them.
-
-        Float32 rows are decompressed into `into` when it is a writable array of their shape.
-        """
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows `start` to `stop`, with BSCALE and BZERO applied as astropy applies them."""
         first = start // self.tile_rows
         last = -(-stop // self.tile_rows)
-        if into is not None and (
-            first * self.tile_rows != start
-            or min(self.height, last * self.tile_rows) != stop
-            or into.shape != (stop - start, self.width)
-        ):
-            into = None
-        raw = self._decompress(first, last, into)
+        raw = self._decompress(first, last)
         offset = first * self.tile_rows
-        raw = raw[start - offset : stop - offset]
+        if (start - offset, stop - offset) != (0, raw.shape[0]):
+            raw = raw[start - offset : stop - offset]
         if self._hdu._do_not_scale_image_data:
             return raw
         return np.asarray(self._hdu._scale_data(raw))
@@ -185,7 +177,7 @@ class TileReader:
         heap = table._get_raw_data(self.heap_size, np.uint8, table._data_offset + table._theap)
         return np.ascontiguousarray(heap).data.cast("B")
 
-    def _decompress(self, first: int, last: int, into: np.ndarray | None = None) -> np.ndarray:
+    def _decompress(self, first: int, last: int) -> np.ndarray:
         """Tiles `first` to `last` (exclusive) as `decompress_image_data_section` gives them.
 
         The tiles are decoded a chunk at a time into a small buffer that stays in the CPU's
@@ -194,19 +186,8 @@ class TileReader:
         top = first * self.tile_rows
         bottom = min(self.height, last * self.tile_rows)
         floating = self.bitpix < 0
-        shape = (bottom - top, self.width)
-        usable = (
-            floating
-            and into is not None
-            and into.shape == shape
-            and into.dtype == np.float32
-            and into.flags.c_contiguous
-            and into.flags.writeable
-        )
-        image = (
-            into
-            if into is not None and usable
-            else np.empty(shape, dtype=np.float32 if floating else INTEGER_TYPES[self.bitpix])
+        image = np.empty(
+            (bottom - top, self.width), dtype=np.float32 if floating else INTEGER_TYPES[self.bitpix]
         )
         stored = np.dtype(np.int32) if floating else np.dtype(f"i{self.bytepix}")
         # Integers as wide as the image's are the image's bytes already (two's complement).
