@@ -16,8 +16,12 @@ from tests.support import corpus
 from tests.support.imaging import measure_shift
 from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame
 from thumbservice.adapters.rendering import fast, fits2image_renderer
+from thumbservice.adapters.rendering import registration as registration_module
+from thumbservice.adapters.rendering.framefile import FrameFile
 from thumbservice.adapters.rendering.labels import FONT_PATH
+from thumbservice.adapters.rendering.registration import Resampler, register
 from thumbservice.adapters.rendering.result import RenderResult
+from thumbservice.adapters.rendering.zscale import SampleCollector, sample_stride
 from thumbservice.domain.errors import UnreadableFrame
 
 FONT = FONT_PATH
@@ -265,3 +269,54 @@ def test_a_distorted_frame_is_aligned_through_a_mesh(
     assert "mesh" in caplog.text
     assert ours.aligned is True
     assert ssim(ours.image, reference.image) > 0.99
+
+
+@pytest.mark.parametrize("offset", [(12, -7, 0.4), (-150, 100, -2.0), (0.5, 0.25, 0.0)])
+def test_resampled_samples_are_the_resampled_pixels(tmp_path: Path, offset: tuple) -> None:
+    """The zscale samples interpolated on their own equal those of the whole resampled frame,
+    edges and fill included."""
+    dx, dy, angle = offset
+    red = write_frame(FrameSpec("red", SIDE, 384, field_seed=7), tmp_path)
+    other = write_frame(
+        FrameSpec("other", 448, SIDE, field_seed=7, offset=(dx, dy), rotation_deg=angle),
+        tmp_path,
+    )
+    with FrameFile(red) as reference, FrameFile(other) as frame:
+        registration = register(reference, [frame])
+        assert registration.moves(0)
+        pixels = frame.whole()
+    resampler = Resampler(registration, 0, 401.5)
+
+    def source(start: int, stop: int) -> np.ndarray:
+        return pixels[start:stop]
+
+    width, height = resampler.width, resampler.height
+    stride = sample_stride(width, height, 500)
+    collector = SampleCollector(width, stride)
+    for start in range(0, height, 100):
+        collector.add(start, resampler.band(start, min(start + 100, height), source))
+    expected = collector.samples()
+    samples = resampler.samples(stride, source, 64)
+    assert samples.dtype == expected.dtype == np.float32
+    assert np.array_equal(samples, expected)
+    if dx == -150:  # part of the grid lies off the frame: those samples are the fill
+        assert np.count_nonzero(samples == np.float32(401.5)) > 10
+
+
+def test_bands_resampled_in_place_are_image_transforms(
+    color: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow's core writing into a numpy array gives `Image.transform`'s pixels exactly."""
+    with FrameFile(color[0]) as reference, FrameFile(color[1]) as frame:
+        registration = register(reference, [frame])
+        pixels = frame.whole()
+    resampler = Resampler(registration, 0, 399.25)
+
+    def source(start: int, stop: int) -> np.ndarray:
+        return pixels[start:stop]
+
+    mapped = [resampler.band(start, start + 128, source) for start in range(0, SIDE, 128)]
+    assert all(band.flags.writeable for band in mapped)
+    monkeypatch.setattr(registration_module, "_MAPPED_TRANSFORM", False)
+    public = [resampler.band(start, start + 128, source) for start in range(0, SIDE, 128)]
+    assert all(np.array_equal(a, b) for a, b in zip(mapped, public, strict=True))

@@ -16,6 +16,7 @@ from fits2image.scaling import (
 )
 from PIL import Image
 
+from thumbservice.adapters.rendering import fast
 from thumbservice.adapters.rendering.blocks import (
     AxisGrid,
     AxisMap,
@@ -242,3 +243,32 @@ def test_limits_a_rounding_error_apart_are_widened_like_equal_ones() -> None:
     np.testing.assert_array_equal(GammaMap(zmin, zmax).apply(flat.copy()), expected)
     np.testing.assert_array_equal(GammaMap(400.0, 400.0 - 1e-11).apply(flat.copy()), expected)
     assert 150 < expected[0, 0] < 220
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_an_unoriented_view_writes_where_orientation_puts_the_values(transform: object) -> None:
+    axes = AxisMap.of(transform)  # type: ignore[arg-type]
+    frame = sky((37, 53))
+    oriented = np.zeros_like(orient_array(frame, transform, flip_v=True))
+    view = axes.unoriented_view(oriented)
+    assert view.shape == frame.shape and np.shares_memory(view, oriented)
+    view[...] = frame
+    assert np.array_equal(oriented, orient_array(frame, transform, flip_v=True))
+
+
+def test_a_mapped_rgb_buffer_is_the_merged_planes() -> None:
+    planes = [
+        np.random.default_rng(seed).integers(0, 256, (61, 83), np.uint8) for seed in (1, 2, 3)
+    ]
+    stacked = np.zeros((61, 83, 4), np.uint8)
+    for channel, plane in enumerate(planes):
+        stacked[..., channel] = plane
+    mapped = fast._composite(planes, stacked)
+    merged = fast._composite(planes, None)
+    assert mapped.mode == merged.mode == "RGB"
+    assert np.array_equal(np.asarray(mapped), np.asarray(merged))
+    size, box = (30, 20), (0.0, 0.0, 83.0, 61.0)
+    assert np.array_equal(
+        np.asarray(mapped.resize(size, Image.Resampling.LANCZOS, box=box)),
+        np.asarray(merged.resize(size, Image.Resampling.LANCZOS, box=box)),
+    )

@@ -16,6 +16,7 @@ LANCZOS step is Pillow's own, called with the same box.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,17 @@ class AxisMap:
         shape = (height, width)
         return shape[self.source[0]], shape[self.source[1]]
 
+    def unoriented_view(self, oriented: np.ndarray) -> np.ndarray:
+        """A view of the 2-D `oriented` laid out as the unoriented frame: `orient` of it is
+        `oriented` again, so values written to it land where orientation would put them."""
+        view = oriented if self.source == (0, 1) else oriented.T
+        # Unoriented axis self.source[i] is oriented axis i, reversed or not.
+        flips = tuple(
+            slice(None, None, -1) if self.reversed[self.source.index(axis)] else slice(None)
+            for axis in (0, 1)
+        )
+        return view[flips]
+
 
 def thumbnail_size(size: tuple[int, int], wanted: tuple[int, int]) -> tuple[int, int] | None:
     """The size `Image.thumbnail(wanted)` gives an image of `size`, or None to leave it alone.
@@ -106,15 +118,16 @@ class AxisGrid:
 
         A partial block falls at the end the grid is not anchored at.
         """
-        length = stop - start
+        count = -(-(stop - start) // factor)
         if from_end:
-            edges = [stop - factor * i for i in range(-(-length // factor))] + [start]
-            edges.reverse()
+            edges = stop - factor * np.arange(count, -1, -1, dtype=np.int64)
+            edges[0] = start
         else:
-            edges = [start + factor * i for i in range(-(-length // factor))] + [stop]
-        return cls(tuple(max(edge, start) for edge in edges), factor)
+            edges = start + factor * np.arange(count + 1, dtype=np.int64)
+            edges[-1] = stop
+        return cls(tuple(np.maximum(edges, start).tolist()), factor)
 
-    @property
+    @functools.cached_property
     def sizes(self) -> np.ndarray:
         return np.diff(np.asarray(self.edges, dtype=np.int64))
 
@@ -148,14 +161,15 @@ class AxisGrid:
         """
         sizes = self.sizes
         per_band = max(1, target_rows // max(1, self.factor))
+        # Runs of equal sizes (all but a partial block at either end), cut every per_band.
+        changes = np.flatnonzero(np.diff(sizes)) + 1
+        starts = [0, *changes.tolist()]
+        stops = [*changes.tolist(), self.count]
         runs: list[tuple[int, int, int, int]] = []
-        block = 0
-        while block < self.count:
-            end = block + 1
-            while end < self.count and end - block < per_band and sizes[end] == sizes[block]:
-                end += 1
-            runs.append((block, end, self.edges[block], self.edges[end]))
-            block = end
+        for first, last in zip(starts, stops, strict=True):
+            for block in range(first, last, per_band):
+                end = min(block + per_band, last)
+                runs.append((block, end, self.edges[block], self.edges[end]))
         return runs
 
 
@@ -211,11 +225,16 @@ def sum_dtype(block_pixels: int) -> type[np.unsignedinteger[Any]]:
 class BlockSums:
     """Sums of 8-bit values over the blocks of a row grid and a column grid."""
 
-    def __init__(self, rows: AxisGrid, cols: AxisGrid) -> None:
+    def __init__(self, rows: AxisGrid, cols: AxisGrid, storage: np.ndarray | None = None) -> None:
+        """`storage`, for blocks of one pixel, is where the values go (uint8, one per block)."""
         self.rows = rows
         self.cols = cols
         self.dtype = sum_dtype(rows.factor * cols.factor)
-        self.sums = np.zeros((rows.count, cols.count), dtype=self.dtype)
+        shape = (rows.count, cols.count)
+        if storage is not None and storage.shape == shape and storage.dtype == self.dtype:
+            self.sums = storage
+        else:
+            self.sums = np.zeros(shape, dtype=self.dtype)
         self._col_starts = np.asarray(cols.edges[:-1], dtype=np.intp) - cols.start
 
     def add(self, first_block: int, values: np.ndarray) -> None:
@@ -236,13 +255,24 @@ class BlockSums:
             sums = np.add.reduceat(rows, self._col_starts, axis=1, dtype=self.dtype)
         self.sums[first_block : first_block + blocks] = sums
 
+    def target(self, first_block: int, rows: int) -> np.ndarray | None:
+        """Where the 8-bit values of `rows` rows from `first_block` on can be written directly
+        (the grid's columns only), or None: only blocks of one pixel are the values themselves.
+        """
+        if self.rows.factor != 1 or self.cols.factor != 1:
+            return None
+        return self.sums[first_block : first_block + rows]
+
     def counts(self) -> np.ndarray:
         return np.outer(self.rows.sizes, self.cols.sizes)
 
     def rounded(self) -> np.ndarray:
-        """The block averages as Pillow's `reduce` rounds them, uint8."""
+        """The block averages as Pillow's `reduce` rounds them, uint8.
+
+        Blocks of one pixel are the sums themselves, not a copy of them.
+        """
         if self.rows.factor == 1 and self.cols.factor == 1:
-            return self.sums.astype(np.uint8)
+            return self.sums
         counts = self.counts().astype(np.uint64)
         total = self.sums.astype(np.uint64) + counts // 2
         return ((total * _pillow_multiplier(counts).astype(np.uint64)) >> 24).astype(np.uint8)

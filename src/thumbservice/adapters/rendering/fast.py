@@ -20,12 +20,23 @@ Color follows fits2image's color mode (each channel scaled on its own, one orien
 the three, stacked, then shrunk). The visual and blue frames are moved onto the red frame's
 grid as `align_to_reference` moves them, bilinearly on the raw pixels, but band by band from
 rows already in hand instead of through full-size FITS files (`registration` says why this
-is not done on the reduced grid).
+is not done on the reduced grid). fits2image takes a moved channel's zscale samples from the
+resampled pixels; through an affine mapping those ~2000 pixels are interpolated on their own
+first (`Resampler.samples`, Pillow's arithmetic), so that each band is then resampled, scaled
+and summed in one pass and no resampled float copy of the frame is kept. Where the blocks
+are single pixels (a 2048x2048 composite at 600 px) each channel is scaled straight into its
+place in an RGB buffer that Pillow maps (`_composite`), oriented as it is written, and
+Pillow's LANCZOS step reads it from there.
 
 **Where the time goes.** fits2image on a 4096x4096 RICE frame at 200 px, 3 runs in one
 process: decompression 0.27-0.36 s, the samples 0.02-0.10 s, `linear_scale` 0.46-0.66 s (float64
 copies and their page faults), orientation and thumbnail 0.02-0.03 s. Decompression is
-astropy's and the same here; everything after it is what this renderer saves.
+astropy's C codec here too, called without astropy's per-tile Python (`tiles`); everything
+after it is what this renderer saves. For color from three 2048x2048 frames at 600 px the
+fixed costs are the decompression (about 50 ms a frame), Pillow's bilinear resampling of two
+frames (about 65 ms each) and its LANCZOS step on the 2048x2048 composite (about 55 ms), the
+same steps fits2image's path takes; what is saved is astropy's per-tile overhead, the
+float64 scaling, and the FITS files written and read back.
 
 **The two passes.** The samples must be known before the first value can be scaled, and they
 lie all over the frame: on a 4096x4096 frame one row in two holds one, on a 2048x2048 frame
@@ -51,6 +62,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.utils.exceptions import AstropyWarning
@@ -206,24 +218,51 @@ def _render_color(
         size = (composite[1], composite[0])
         final = thumbnail_size(size, wanted)
         factors = reduce_factors(size, final) if final else (1, 1)
+        # Blocks of one pixel are the composite itself: each channel is scaled straight into
+        # its place in Pillow's RGB layout (4 bytes a pixel), oriented as it is written.
+        stacked = np.zeros((*composite, 4), np.uint8) if factors == (1, 1) and final else None
         planes = []
         for index, (frame, region) in enumerate(zip(frames, regions, strict=True)):
+            storage = None if stacked is None else axes.unoriented_view(stacked[..., index])
             if registration is not None and index > 0 and registration.moves(index - 1):
                 height, width = frames[0].height, frames[0].width
                 rows, cols = block_grids(height, width, axes, factors, region)
                 sums = _aligned_blocks(
-                    frame, registration, index - 1, rows, cols, median, percentile, workdir
-                )
+                    frame, registration, index - 1, rows, cols, median, percentile, workdir,
+                    storage=storage,
+                )  # fmt: skip
             else:
                 rows, cols = block_grids(frame.height, frame.width, axes, factors, region)
-                sums = _scaled_blocks(frame, rows, cols, median, percentile, workdir)
-            planes.append(sums.rounded())
-    stacked = np.dstack([orient(plane, transform) for plane in planes])
-    image = finish(Image.fromarray(stacked), size, factors, final)
+                sums = _scaled_blocks(
+                    frame, rows, cols, median, percentile, workdir, storage=storage
+                )
+            planes.append(orient(sums.rounded(), transform))
+    image = finish(_composite(planes, stacked), size, factors, final)
     draw_label(image, label, font_path)
     if registration is None:
         return RenderResult(image, None, "")
     return RenderResult(image, registration.aligned, registration.note)
+
+
+def _composite(planes: list[np.ndarray], stacked: np.ndarray | None) -> Image.Image:
+    """The RGB image of the three oriented 8-bit planes.
+
+    When the planes were written into `stacked` (height x width x 4, Pillow's own layout of
+    an RGB image), Pillow maps that memory instead of copying it: on 2048x2048 frames that
+    saves three plane buffers, `Image.merge` and 16 MiB of fresh pages. Otherwise, or where
+    this Pillow does not map an RGB buffer, Pillow merges the planes.
+    """
+    if stacked is not None:
+        try:
+            height, width = stacked.shape[:2]
+            core: Any = Image.core
+            mapped = core.map_buffer(stacked, (width, height), "raw", 0, ("RGB", 0, 1))
+            image = Image.Image()._new(mapped)
+            if image.mode == "RGB" and image.size == (width, height):
+                return image
+        except Exception as err:  # a Pillow whose core differs: merge the planes
+            logger.info("Merging the color planes: %s: %s", type(err).__name__, err)
+    return Image.merge("RGB", [Image.fromarray(np.ascontiguousarray(p)) for p in planes])
 
 
 def _shared_orientation(frames: list[FrameFile]) -> Transform:
@@ -310,8 +349,7 @@ class _Bands:
 def _kept_rows(frame: FrameFile, workdir: Path | None) -> _Bands:
     """Where a frame's rows wait between the passes.
 
-    A frame that fits in `IN_MEMORY_BYTES` is read whole, by astropy's own full read, which
-    for a compressed frame is faster than reading it in bands.
+    A frame that fits in `IN_MEMORY_BYTES` is read whole, by its fastest full read.
     """
     if _small(frame):
         rows = frame.whole()
@@ -381,6 +419,8 @@ def _scaled_blocks(
     median: bool,
     percentile: float,
     workdir: Path | None,
+    *,
+    storage: np.ndarray | None = None,
 ) -> BlockSums:
     """Scale the frame as fits2image does and sum the 8-bit values over the block grid."""
     if not frame.compressed and not _small(frame):
@@ -392,14 +432,15 @@ def _scaled_blocks(
             return values
 
         return _second_pass(
-            read, samples, frame.height, frame.width, rows, cols, median, percentile
+            read, samples, frame.height, frame.width, rows, cols, median, percentile, storage
         )
     bands = _kept_rows(frame, workdir)
     try:
         samples = _first_pass(frame, bands).samples()
         return _second_pass(
-            bands.read, samples, frame.height, frame.width, rows, cols, median, percentile
-        )
+            bands.read, samples, frame.height, frame.width, rows, cols, median, percentile,
+            storage,
+        )  # fmt: skip
     finally:
         bands.close()
 
@@ -413,33 +454,53 @@ def _aligned_blocks(
     median: bool,
     percentile: float,
     workdir: Path | None,
+    *,
+    storage: np.ndarray | None = None,
 ) -> BlockSums:
     """As `_scaled_blocks`, for a frame resampled onto the reference's grid first.
 
-    The zscale samples are taken from the resampled pixels, as fits2image takes them from the
-    file `align_to_reference` writes.
+    The zscale samples are the resampled pixels, as fits2image takes them from the file
+    `align_to_reference` writes. Through an affine mapping they are interpolated on their
+    own (`Resampler.samples`), and each band is resampled, scaled and summed in one go.
+    Through a mesh, whose cells Pillow maps on its own, the frame is resampled first.
     """
     assert registration.reference is not None
     height, width = registration.reference.height, registration.reference.width
     kept = _kept_rows(frame, workdir)
-    moved = _Bands(height, width, np.dtype(np.float32), workdir)
     try:
         background = BackgroundSample(frame.height, frame.width)
         _first_pass(frame, kept, background)
         resampler = Resampler(registration, index, background.median())
-        collector = SampleCollector(width, sample_stride(width, height))
-        step = resampler.band_rows(max(1, READ_PIXELS // width))
-        for start in range(0, height, step):
-            band = resampler.band(start, min(start + step, height), kept.read)
-            collector.add(start, band)
-            moved.write(band)
-        kept.close()
-        return _second_pass(
-            moved.read, collector.samples(), height, width, rows, cols, median, percentile
-        )
+        stride = sample_stride(width, height)
+        step = max(1, READ_PIXELS // width)
+        if resampler.cells is None:
+            samples = resampler.samples(stride, kept.read, step)
+            # Each band is scaled before the next is resampled: one buffer serves them all.
+            scratch = np.empty((max(1, BAND_PIXELS // width, rows.factor), width), np.float32)
+
+            def resampled(start: int, stop: int) -> np.ndarray:
+                return resampler.band(start, stop, kept.read, scratch)
+
+            return _second_pass(
+                resampled, samples, height, width, rows, cols, median, percentile, storage
+            )
+        moved = _Bands(height, width, np.dtype(np.float32), workdir)
+        try:
+            collector = SampleCollector(width, stride)
+            step = resampler.band_rows(step)
+            for start in range(0, height, step):
+                band = resampler.band(start, min(start + step, height), kept.read)
+                collector.add(start, band)
+                moved.write(band)
+            kept.close()
+            return _second_pass(
+                moved.read, collector.samples(), height, width, rows, cols, median, percentile,
+                storage,
+            )  # fmt: skip
+        finally:
+            moved.close()
     finally:
         kept.close()
-        moved.close()
 
 
 def _second_pass(
@@ -451,19 +512,26 @@ def _second_pass(
     cols: AxisGrid,
     median: bool,
     percentile: float,
+    storage: np.ndarray | None = None,
 ) -> BlockSums:
-    """Scale rows `read(start, stop)` gives, and sum them over the block grid.
+    """Scale rows `read(start, stop)` gives, and sum them over the block grid (in `storage`,
+    for blocks of one pixel, when given).
 
     With `median`, fits2image's `recalculate_median` needs the histogram of the whole 8-bit
     frame first, so the 8-bit bands are kept (one byte a pixel) until it is complete.
     """
     gamma = GammaMap(*zscale_limits(samples))
     may_be_nan = samples.dtype.kind == "f"
-    sums = BlockSums(rows, cols)
+    sums = BlockSums(rows, cols, storage)
     kept: list[tuple[int, np.ndarray]] = []
     histogram = np.zeros(256, dtype=np.int64)
     target = max(1, BAND_PIXELS // width)
     for first, start, stop in _segments(rows, height, target, whole_frame=median):
+        direct = None if median or first is None else sums.target(first, stop - start)
+        if direct is not None:
+            # Blocks of one pixel: the grid's columns are scaled straight into the sums.
+            gamma.apply(read(start, stop)[:, cols.start : cols.stop], may_be_nan, out=direct)
+            continue
         values = gamma.apply(read(start, stop), may_be_nan)
         if median:
             histogram += np.bincount(values.reshape(-1), minlength=256)

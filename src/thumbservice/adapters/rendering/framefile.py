@@ -13,6 +13,11 @@ image (a full read caches the heap instead), through its slow `Header` lookups. 
 frame read in 16 bands that took the CPU time from 0.34 s to 0.46 s (medians of 7; one full
 read took 0.28 s but holds the whole frame). The value cannot change while the file is open,
 so `FrameFile` pins it on the table it has open.
+
+A RICE-compressed image whose tiles hold whole rows, as reduced and raw frames are, is not read
+through astropy's reader at all but through `tiles.TileReader`, which calls the same C codec
+without astropy's per-tile Python (on a 2048x2048 frame, 50 ms instead of 100-150 ms). It
+gives the same values; what it does not know it leaves to astropy.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from thumbservice.adapters.rendering.tiles import TileReader, Unsupported
 from thumbservice.domain.errors import UnreadableFrame
 
 _PINNED_CLASSES: dict[type, type] = {}
@@ -100,8 +106,10 @@ class FrameFile:
             height, width = hdu.shape
             self.height, self.width = int(height), int(width)
             self.compressed = isinstance(hdu, fits.CompImageHDU)
+            self._tiles: TileReader | None = None
             if self.compressed:
                 _pin_heap_offset(hdu)
+                self._tiles = TileReader.of(hdu)
             self._section = hdu.section
         except BaseException:
             self._hdul.close()
@@ -121,15 +129,34 @@ class FrameFile:
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows `start` to `stop` with BSCALE and BZERO applied, as `hdu.data[start:stop]`."""
+        if self._tiles is not None:
+            rows = self._tile_rows(start, stop)
+            if rows is not None:
+                return rows
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             return np.asarray(self._section[start:stop])
 
     def whole(self) -> np.ndarray:
-        """All rows at once, as `hdu.data`: astropy's fastest read, for frames known small."""
+        """All rows at once, as `hdu.data`: the fastest read, for frames known small."""
+        if self._tiles is not None:
+            rows = self._tile_rows(0, self.height)
+            if rows is not None:
+                return rows
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             return np.asarray(self._hdu.data)
+
+    def _tile_rows(self, start: int, stop: int) -> np.ndarray | None:
+        """Rows through `TileReader`, or None (from then on) where astropy has to read them."""
+        assert self._tiles is not None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                return self._tiles.rows(start, stop)
+        except Unsupported:
+            self._tiles = None
+            return None
 
     def release(self) -> None:
         """Drop the file's pages from this process; they stay in the page cache.
@@ -142,6 +169,7 @@ class FrameFile:
                 mapped.madvise(mmap.MADV_DONTNEED)
 
     def close(self) -> None:
+        self._tiles = None
         self._hdul.close()
 
     def __enter__(self) -> FrameFile:

@@ -21,6 +21,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from astropy.wcs import FITSFixedWarning
@@ -119,7 +120,8 @@ class BackgroundSample:
             return 0.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            median = float(np.nanmedian(np.concatenate(self._parts)))
+            # The concatenation is a copy of its own: the median may sort it in place.
+            median = float(np.nanmedian(np.concatenate(self._parts), overwrite_input=True))
         return median if math.isfinite(median) else 0.0
 
 
@@ -179,17 +181,92 @@ class Resampler:
         high = min(self.frame.height, math.ceil(max(ys)) + 3)
         return low, max(low, high)
 
-    def band(self, start: int, stop: int, source: Callable[[int, int], np.ndarray]) -> np.ndarray:
-        """Output rows `start` to `stop`, float32; `source(a, b)` gives the frame's rows a to b."""
+    def samples(
+        self, stride: int, source: Callable[[int, int], np.ndarray], target_rows: int
+    ) -> np.ndarray:
+        """The zscale samples of the resampled frame, sorted, without resampling all of it.
+
+        fits2image takes the pixels at flat indices `stride, 2 * stride, ...` of the file
+        `align_to_reference` writes. Each is one bilinear interpolation of the frame, computed
+        here as Pillow computes it (`bilinear_filter32F`: the frame's float32 pixels in double
+        precision, the edges clamped, the fill outside, float32 at the end), so that the
+        limits are known before any band is resampled. `source(a, b)` gives rows a to b, read
+        in bands of about `target_rows` output rows. Affine mappings only.
+        """
+        assert self.cells is None
+        flat = np.arange(stride, self.width * self.height, stride, dtype=np.int64)
+        out_y, out_x = np.divmod(flat, self.width)
+        values = np.empty(flat.size, dtype=np.float32)
+        step = self.band_rows(target_rows)
+        for start in range(0, self.height, step):
+            stop = min(start + step, self.height)
+            chosen = np.flatnonzero((out_y >= start) & (out_y < stop))
+            if chosen.size:
+                low, high = self._source_span(start, stop)
+                rows = source(low, high) if high > low else None
+                values[chosen] = self._bilinear(out_x[chosen], out_y[chosen], rows, low)
+        values.sort()
+        return values
+
+    def _bilinear(
+        self, out_x: np.ndarray, out_y: np.ndarray, rows: np.ndarray | None, low: int
+    ) -> np.ndarray:
+        """Pillow's affine BILINEAR at output pixels (out_x, out_y); `rows` start at row `low`."""
+        a, b, c, d, e, f = self.coefficients
+        centre_x = out_x + 0.5
+        centre_y = out_y + 0.5
+        x_in = a * centre_x + b * centre_y + c
+        y_in = d * centre_x + e * centre_y + f
+        width, height = self.frame.width, self.frame.height
+        inside = (x_in >= 0.0) & (x_in < width) & (y_in >= 0.0) & (y_in < height)
+        result = np.full(out_x.shape, np.float32(self.fill), dtype=np.float32)
+        if rows is None or not inside.any():
+            return result
+        pixels: np.ndarray = rows
+        x_in, y_in = x_in[inside] - 0.5, y_in[inside] - 0.5
+        x0, y0 = np.floor(x_in), np.floor(y_in)
+        dx, dy = x_in - x0, y_in - y0
+        x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+        left = np.clip(x0, 0, width - 1)
+        right = np.clip(x0 + 1, 0, width - 1)
+        # Below the last row Pillow repeats the upper row's value, not the clamped row.
+        below = (y0 + 1 >= 0) & (y0 + 1 < height)
+        upper = np.clip(y0, 0, height - 1) - low
+        lower = np.where(below, y0 + 1, y0).clip(0, height - 1) - low
+
+        def row(index: np.ndarray) -> np.ndarray:
+            first = pixels[index, left].astype(np.float64)
+            return first + (pixels[index, right].astype(np.float64) - first) * dx
+
+        v1 = row(upper)
+        v2 = np.where(below, row(lower), v1)
+        result[inside] = (v1 + (v2 - v1) * dy).astype(np.float32)
+        return result
+
+    def band(
+        self,
+        start: int,
+        stop: int,
+        source: Callable[[int, int], np.ndarray],
+        scratch: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Output rows `start` to `stop`, float32; `source(a, b)` gives the frame's rows a to b.
+
+        `scratch`, a float32 array at least as large, may hold the result (overwritten by the
+        next band): bands that reuse it find their memory already mapped.
+        """
         low, high = self._source_span(start, stop)
         size = (self.width, stop - start)
         if high <= low:
             return np.full((stop - start, self.width), self.fill, dtype=np.float32)
-        image = Image.fromarray(np.ascontiguousarray(source(low, high), dtype=np.float32))
+        rows = np.ascontiguousarray(source(low, high), dtype=np.float32)
         if self.cells is None:
             a, b, c, d, e, f = self.coefficients
             shifted = (a, b, c + b * start, d, e, f + e * start - low)
-            moved = image.transform(
+            moved = _affine_into_array(rows, size, shifted, self.fill, scratch)
+            if moved is not None:
+                return moved
+            image = Image.fromarray(rows).transform(
                 size,
                 Image.Transform.AFFINE,
                 shifted,
@@ -205,11 +282,59 @@ class Resampler:
                 for box, quad in self.cells
                 if box[1] >= start and box[3] <= stop
             ]
-            moved = image.transform(
+            image = Image.fromarray(rows).transform(
                 size,
                 Image.Transform.MESH,
                 cells,
                 resample=Image.Resampling.BILINEAR,
                 fillcolor=self.fill,
             )
-        return np.asarray(moved, dtype=np.float32)
+        return np.asarray(image, dtype=np.float32)
+
+
+_MAPPED_TRANSFORM = True
+"""Whether this Pillow's core transforms float32 images mapped onto numpy arrays."""
+
+
+def _affine_into_array(
+    rows: np.ndarray,
+    size: tuple[int, int],
+    coefficients: tuple[float, ...],
+    fill: float,
+    scratch: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """`Image.transform(size, AFFINE, coefficients, BILINEAR, fillcolor=fill)` of the float32
+    `rows`, computed by the same Pillow core call but on images mapped onto numpy arrays.
+
+    `Image.transform` copies the rows into a Pillow image, makes a new one for the output
+    and `np.asarray` copies that out again, read-only: on a 2048x2048 frame in bands that
+    cost about as much as the interpolation itself. Here Pillow reads the rows and writes
+    the output array in place, filled beforehand as `Image.new` fills it. None where this
+    Pillow does not allow it, and from then on.
+    """
+    global _MAPPED_TRANSFORM
+    if not _MAPPED_TRANSFORM:
+        return None
+    width, height = size
+    if scratch is not None and scratch.shape[0] >= height and scratch.shape[1:] == (width,):
+        output = scratch[:height]
+        output.fill(fill)
+    else:
+        output = np.full((height, width), fill, dtype=np.float32)
+    try:
+        core: Any = Image.core
+        source = core.map_buffer(rows, (rows.shape[1], rows.shape[0]), "raw", 0, ("F", 0, 1))
+        target = core.map_buffer(output, size, "raw", 0, ("F", 0, 1))
+        target.transform(
+            (0, 0, width, height),
+            source,
+            Image.Transform.AFFINE,
+            coefficients[:6],
+            Image.Resampling.BILINEAR,
+            False,
+        )
+    except Exception as err:  # a Pillow whose core differs: its public path
+        logger.info("Resampling through Image.transform: %s: %s", type(err).__name__, err)
+        _MAPPED_TRANSFORM = False
+        return None
+    return output

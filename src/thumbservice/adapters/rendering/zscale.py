@@ -111,10 +111,13 @@ class GammaMap:
         # wrong way round every value becomes zmax, which scales to 255.
         self.reversed = zmax < zmin
 
-    def apply(self, values: np.ndarray, may_be_nan: bool = True) -> np.ndarray:
-        """The 8-bit values of a float32 chunk, which is used as scratch space.
+    def apply(
+        self, values: np.ndarray, may_be_nan: bool = True, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The 8-bit values of a float32 chunk, which is used as scratch space if writable.
 
-        `may_be_nan` is False for data converted from integers, which saves the check.
+        `may_be_nan` is False for data converted from integers, which saves the check. With
+        `out` (uint8, of the chunk's shape) the values are written there.
         """
         finite = None
         if may_be_nan:
@@ -123,18 +126,25 @@ class GammaMap:
                 total = np.add.reduce(values, axis=None)
             if not np.isfinite(total):
                 finite = np.isfinite(values)
+        scaled = values if values.flags.writeable else np.empty_like(values)
         if self.reversed:
-            values.fill(255.0)
+            scaled.fill(255.0)
         else:
             # Clipping the scaled value to [0, 255] is clipping the value to [zmin, zmax].
-            np.subtract(values, self.zmin, out=values)
-            np.multiply(values, self.scale, out=values)
-            np.clip(values, 0.0, 255.0, out=values)
+            np.subtract(values, self.zmin, out=scaled)
+            np.multiply(scaled, self.scale, out=scaled)
+            np.clip(scaled, 0.0, 255.0, out=scaled)
         if finite is not None:
-            values[~finite] = 0.0
+            scaled[~finite] = 0.0
         # Half to even, as ndarray.round.
-        np.rint(values, out=values)
-        return np.take(GAMMA_TABLE, values.astype(np.uint8))
+        np.rint(scaled, out=scaled)
+        levels = scaled.astype(np.uint8)
+        if out is None or out.flags.c_contiguous:
+            return np.take(GAMMA_TABLE, levels, out=out)
+        # np.take into a strided array (a channel of an RGB buffer) is about twice as slow
+        # as into a fresh one and a copy.
+        out[...] = np.take(GAMMA_TABLE, levels)
+        return out
 
 
 def _order_statistic(cumulative: np.ndarray, index: int) -> int:
