@@ -7,7 +7,8 @@ with RENDER_WORKERS=2 and measures, in one run:
 
 * cold latency of a thumbnail at 200 px (lookup, download, render in a worker, S3 upload), the
   median over 3 different frames, against a bare `fits_to_jpg` of the same frames here, with
-  the render time (from /metrics) and the render's user and system CPU time (from /proc);
+  the render time (from /metrics) and the render's user and system CPU time (from /proc); and
+  against a second service with RENDERER=fits2image on the same frames (the same stack);
 * warm (cached) latency percentiles and throughput with 1 and 16 concurrent clients, JSON and
   `image=true`, with the CPU time the service and this process spent per request, and the
   same without the service's caches (a second service with CACHE_EXISTENCE_TTL=0 and
@@ -40,6 +41,7 @@ from tests.support.archive_server import ArchiveStub  # noqa: E402
 
 from benchmarks.service import (  # noqa: E402
     cold,
+    cold_baseline,
     health,
     leftovers,
     memory,
@@ -81,6 +83,7 @@ async def measure(
         bench = Bench(service, stub, frames, workdir, sampler, session, s3_endpoint)
         first_render = await startup.measure(bench, report)
         cold_run = await cold.measure(bench, report, first_render)
+        await cold_baseline.measure(bench, report, cold_run.large)
         cached = await warm.measure(bench, report, cold_run.large)
         await warm_baseline.measure(bench, report, cached)
         await single_flight.measure(bench, report, cold_run.large, cold_run.workers)

@@ -21,7 +21,7 @@ from thumbservice.domain.errors import (
 )
 from thumbservice.domain.frames import Frame
 
-CHUNK_SIZE = 1 << 20
+WRITE_SIZE = 4 << 20
 
 log = structlog.get_logger("thumbservice.archive")
 MAX_PAGES = 50
@@ -105,15 +105,23 @@ class HttpArchive:
                         f"{self.max_download_bytes} bytes"
                     )
                 with destination.open("wb") as out:
-                    async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+                    # The network hands over pieces of tens of KB; they are gathered and written
+                    # a few MB at a time, off the loop (a slow disk must not stall it), so a
+                    # frame costs a handful of thread hops rather than hundreds.
+                    pending = bytearray()
+                    async for chunk in response.content.iter_any():
                         written += len(chunk)
                         if written > self.max_download_bytes:
                             raise FrameTooLarge(
                                 f"{name} is larger than the limit of "
                                 f"{self.max_download_bytes} bytes"
                             )
-                        # A slow disk must not stall the event loop.
-                        await asyncio.to_thread(out.write, chunk)
+                        pending += chunk
+                        if len(pending) >= WRITE_SIZE:
+                            await asyncio.to_thread(out.write, pending)
+                            pending = bytearray()
+                    if pending:
+                        await asyncio.to_thread(out.write, pending)
         except TimeoutError:
             _remove(destination)
             raise ArchiveTimeout(
