@@ -6,7 +6,8 @@ thumbservice`). Sixteen clients send, in a closed loop, a mix of warm hits (JSON
 `image=true`), cold thumbnails of a 4096x4096 frame at sizes no one asked before, bad parameters
 (400) and unknown frames (404):
 
-1. two minutes of that, with statuses, latency percentiles and RSS printed every 10 s;
+1. after 20 s of warm-up traffic, two minutes of that, with statuses, latency percentiles and
+   RSS printed every 10 s;
 2. then, the traffic going on: the store stalled (SIGSTOP) for 10 s; the store killed and started
    again empty; the archive stalled for 10 s; a render worker killed (SIGKILL).
 
@@ -14,7 +15,7 @@ It fails (exit 1) on any 500, on the RSS of the service or of everything growing
 10% from one idle point to the next (after warm-up, after the two minutes, after the faults),
 on a fault not recovered within 5 s of the dependency returning (a request that needs it
 answered 200 again), or on anything left in TMP_DIR. The memory cache is kept small
-(MEMORY_CACHE_BYTES=8MiB) so that a growing RSS shows a leak rather than a cache filling up.
+(MEMORY_CACHE_BYTES=2MiB) so that a growing RSS shows a leak rather than a cache filling up.
 
 Run from the repository root: `.venv/bin/python benchmarks/soak.py` (about 4 minutes).
 """
@@ -64,7 +65,8 @@ REPORT_EVERY = 10.0
 STALL_SECONDS = 10.0
 RECOVERY_BAR = 5.0
 RSS_GROWTH_BAR = 0.10
-COLD_SHARE = 0.02  # about 4 cold 4096x4096 renders a second: busy workers, not a full queue
+COLD_SHARE = 0.01  # a few cold 4096x4096 renders a second at 200 px: busy workers, not swamped
+WARM_UP_SECONDS = 20.0  # every kind of request served once before the first idle point
 WARM_ID, COLD_ID, MISSING_ID = 7001, 7002, 987654321
 SERVICE_ENV = {
     "STORE_TIMEOUT": "2",
@@ -72,7 +74,7 @@ SERVICE_ENV = {
     "DOWNLOAD_TIMEOUT": "15",
     "REQUEST_DEADLINE": "20",
     "READINESS_CACHE_SECONDS": "1",
-    "MEMORY_CACHE_BYTES": "8MiB",
+    "MEMORY_CACHE_BYTES": "2MiB",
     "LOG_LEVEL": "WARNING",
 }
 TIMEOUT = aiohttp.ClientTimeout(total=60)
@@ -168,7 +170,8 @@ class Traffic:
         if roll < 0.70:
             return "warm-image", f"/{WARM_ID}/?width=200&image=true"
         if roll < COLD_SHARE + 0.70:
-            return "cold", f"/{COLD_ID}/?width={self.next_size()}"
+            # 200 px wide, a height never asked before: a new key, the usual work.
+            return "cold", f"/{COLD_ID}/?width=200&height={self.next_size()}"
         if roll < 0.85:
             return "bad", f"/{WARM_ID}/?width=abc"
         return "missing", f"/{MISSING_ID}/"
@@ -284,9 +287,16 @@ async def soak(base: str, pid: int, moto: MotoProcess, stub: object, verdict: Ve
         for path in (f"/{WARM_ID}/?width=200", f"/{WARM_ID}/?width=200&image=true"):
             async with session.get(base + path, timeout=TIMEOUT) as response:
                 assert response.status == 200, await response.text()
+        clients = [asyncio.create_task(traffic.client(seed)) for seed in range(CLIENTS)]
+        print(f"\n== {WARM_UP_SECONDS:.0f} s of warm-up traffic", flush=True)
+        await run_for(traffic, WARM_UP_SECONDS, "warm-up", pid)
+        traffic.running = False
+        await asyncio.gather(*clients)
+        traffic.take_window()
         verdict.idle_points.append(("after warm-up", *await idle_rss(pid)))
 
-        clients = [asyncio.create_task(traffic.client(seed)) for seed in range(CLIENTS)]
+        traffic.running = True
+        clients = [asyncio.create_task(traffic.client(seed)) for seed in range(50, 50 + CLIENTS)]
         print(f"\n== {STEADY_SECONDS:.0f} s of {CLIENTS} clients, mixed", flush=True)
         await run_for(traffic, STEADY_SECONDS, "steady", pid)
         traffic.running = False
@@ -298,7 +308,7 @@ async def soak(base: str, pid: int, moto: MotoProcess, stub: object, verdict: Ve
         clients = [asyncio.create_task(traffic.client(seed)) for seed in range(100, 100 + CLIENTS)]
 
         async def cold_probe() -> int:
-            return await traffic.get("probe", f"/{WARM_ID}/?width={traffic.next_size()}")
+            return await traffic.get("probe", f"/{WARM_ID}/?width=199&height={traffic.next_size()}")
 
         async def warm_probe() -> int:
             return await traffic.get("probe", f"/{WARM_ID}/?width=200")

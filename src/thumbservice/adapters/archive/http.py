@@ -108,7 +108,9 @@ class HttpArchive:
                     # The network hands over pieces of tens of KB; they are gathered and written
                     # a few MB at a time, off the loop (a slow disk must not stall it), so a
                     # frame costs a handful of thread hops rather than hundreds.
-                    pending = bytearray()
+                    # The pieces are kept as they came (no growing buffer to reallocate).
+                    pending: list[bytes] = []
+                    held = 0
                     async for chunk in response.content.iter_any():
                         written += len(chunk)
                         if written > self.max_download_bytes:
@@ -116,12 +118,13 @@ class HttpArchive:
                                 f"{name} is larger than the limit of "
                                 f"{self.max_download_bytes} bytes"
                             )
-                        pending += chunk
-                        if len(pending) >= WRITE_SIZE:
-                            await asyncio.to_thread(out.write, pending)
-                            pending = bytearray()
+                        pending.append(chunk)
+                        held += len(chunk)
+                        if held >= WRITE_SIZE:
+                            await asyncio.to_thread(out.writelines, pending)
+                            pending, held = [], 0
                     if pending:
-                        await asyncio.to_thread(out.write, pending)
+                        await asyncio.to_thread(out.writelines, pending)
         except TimeoutError:
             _remove(destination)
             raise ArchiveTimeout(
