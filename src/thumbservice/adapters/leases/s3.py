@@ -102,7 +102,7 @@ def _is(err: ClientError, codes: dict[str, str]) -> bool:
     """True when the error is one of `codes` (code -> HTTP status); an answer without a code
     (a HEAD-like reply, some S3-compatible stores) is judged by its status."""
     code = str(err.response.get("Error", {}).get("Code", ""))
-    if code and not code.isdigit():
+    if code and not (code.isascii() and code.isdigit()):
         return code in codes
     status = code or str(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
     return status in codes.values()
