@@ -9,6 +9,8 @@ from typing import Any
 from thumbservice.domain.errors import ColorFramesNotFound, FrameNotEligible
 
 FITS_SUFFIXES = (".fits", ".fits.fz")
+# Longest first, so that `x.fits.fz` is matched by `.fits.fz`, not by nothing.
+FITS_SUFFIXES_LONGEST_FIRST = tuple(sorted(FITS_SUFFIXES, key=len, reverse=True))
 
 DEFAULT_REQUIRED_KEYS = ("configuration_type", "request_id", "filename")
 DEFAULT_CONFIGURATION_TYPES = (

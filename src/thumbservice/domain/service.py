@@ -10,7 +10,13 @@ from pathlib import Path
 
 from thumbservice.domain.concurrency import RenderAdmission, SingleFlight
 from thumbservice.domain.errors import DeadlineExceeded, FrameNotFound, StoreUnavailable
-from thumbservice.domain.frames import COLOR_REDUCTION_LEVEL, Frame, FrameRules, frame_ids
+from thumbservice.domain.frames import (
+    COLOR_REDUCTION_LEVEL,
+    FITS_SUFFIXES_LONGEST_FIRST,
+    Frame,
+    FrameRules,
+    frame_ids,
+)
 from thumbservice.domain.leases import Lease, RenderLeases
 from thumbservice.domain.ports import (
     ArchiveGateway,
@@ -269,4 +275,4 @@ class ThumbnailService:
 def _suffix(frame: Frame) -> str:
     # Never trust the archive's filename as a path: only its extension is used.
     name = frame.filename or ""
-    return ".fits.fz" if name.endswith(".fits.fz") else ".fits"
+    return next((s for s in FITS_SUFFIXES_LONGEST_FIRST if name.endswith(s)), ".fits")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from thumbservice.domain.errors import InvalidParameter
-from thumbservice.domain.frames import FITS_SUFFIXES
+from thumbservice.domain.frames import FITS_SUFFIXES_LONGEST_FIRST
 
 # Bump when a change to rendering makes earlier thumbnails stale: it is part of every key.
 RENDER_VERSION = 1
@@ -31,8 +31,6 @@ MAX_FRAME_ID = 2**63 - 1
 _BASENAME = re.compile(BASENAME_PATTERN)
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0"})
-# Longest first, so `x.fits.fz` loses `.fits.fz` rather than nothing.
-_SUFFIXES_LONGEST_FIRST = tuple(sorted(FITS_SUFFIXES, key=len, reverse=True))
 
 
 class ImageFormat(StrEnum):
@@ -102,7 +100,7 @@ class FrameRef:
             if not 0 < value <= MAX_FRAME_ID:
                 raise InvalidParameter(f"Frame id {text} is out of range")
             return cls(frame_id=value)
-        for suffix in _SUFFIXES_LONGEST_FIRST:
+        for suffix in FITS_SUFFIXES_LONGEST_FIRST:
             # A filename names the same frame as its basename.
             if text.endswith(suffix) and len(text) > len(suffix):
                 text = text[: -len(suffix)]

@@ -82,7 +82,7 @@ from thumbservice.adapters.rendering.blocks import (
 )
 from thumbservice.adapters.rendering.framefile import FrameFile
 from thumbservice.adapters.rendering.labels import draw_label
-from thumbservice.adapters.rendering.memory import OutOfMemory
+from thumbservice.adapters.rendering.memory import render_errors_as_domain_errors
 from thumbservice.adapters.rendering.registration import (
     BackgroundSample,
     Registration,
@@ -99,7 +99,6 @@ from thumbservice.adapters.rendering.zscale import (
 )
 from thumbservice.domain.errors import (
     InvalidParameter,
-    ThumbnailError,
     UnreadableFrame,
 )
 
@@ -139,30 +138,21 @@ def render(
     """
     if width < 1 or height < 1:
         raise InvalidParameter(f"The thumbnail size must be positive, not {width}x{height}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyWarning)
-            if color:
-                if len(paths) != 3:
-                    raise UnreadableFrame("A color image needs exactly three frames")
-                return _render_color(
-                    [Path(p) for p in paths], (width, height), label, median, percentile,
-                    Path(font_path), align, workdir,
-                )  # fmt: skip
-            if len(paths) != 1:
-                raise UnreadableFrame("A black-and-white image takes exactly one frame")
-            return _render_single(
-                Path(paths[0]), (width, height), label, median, percentile, Path(font_path),
-                workdir,
+    with render_errors_as_domain_errors(logger), warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        if color:
+            if len(paths) != 3:
+                raise UnreadableFrame("A color image needs exactly three frames")
+            return _render_color(
+                [Path(p) for p in paths], (width, height), label, median, percentile,
+                Path(font_path), align, workdir,
             )  # fmt: skip
-    except ThumbnailError:
-        raise
-    except MemoryError:
-        raise OutOfMemory("The frame is too large to render within a worker's memory") from None
-    except Exception as err:  # astropy and numpy on a damaged file
-        # The cause may name scratch paths: it goes to the log, the caller gets plain words.
-        logger.warning("unreadable_frame: %s: %s", type(err).__name__, err)
-        raise UnreadableFrame("The frame could not be read as a FITS image") from None
+        if len(paths) != 1:
+            raise UnreadableFrame("A black-and-white image takes exactly one frame")
+        return _render_single(
+            Path(paths[0]), (width, height), label, median, percentile, Path(font_path),
+            workdir,
+        )  # fmt: skip
 
 
 def _render_single(

@@ -19,9 +19,9 @@ from astropy.utils.exceptions import AstropyWarning
 from PIL import Image
 
 from thumbservice.adapters.rendering.labels import draw_label
-from thumbservice.adapters.rendering.memory import OutOfMemory
+from thumbservice.adapters.rendering.memory import render_errors_as_domain_errors
 from thumbservice.adapters.rendering.result import RenderResult
-from thumbservice.domain.errors import ThumbnailError, UnreadableFrame
+from thumbservice.domain.errors import UnreadableFrame
 
 logger = logging.getLogger(__name__)
 
@@ -44,20 +44,14 @@ def render(
     Files it writes go to `workdir` (a temporary directory when None) and are removed again.
     Every failure becomes a domain error.
     """
-    try:
-        with tempfile.TemporaryDirectory(dir=workdir, prefix="fits2image-") as scratch:
-            return _render(
-                [Path(p) for p in paths], Path(scratch), width, height, label, color, median,
-                percentile, Path(font_path), align,
-            )  # fmt: skip
-    except ThumbnailError:
-        raise
-    except MemoryError:
-        raise OutOfMemory("The frame is too large to render within a worker's memory") from None
-    except Exception as err:  # anything astropy or fits2image raises on a bad file
-        # The cause may name scratch paths: it goes to the log, the caller gets plain words.
-        logger.warning("unreadable_frame: %s: %s", type(err).__name__, err)
-        raise UnreadableFrame("The frame could not be read as a FITS image") from None
+    with (
+        render_errors_as_domain_errors(logger),
+        tempfile.TemporaryDirectory(dir=workdir, prefix="fits2image-") as scratch,
+    ):
+        return _render(
+            [Path(p) for p in paths], Path(scratch), width, height, label, color, median,
+            percentile, Path(font_path), align,
+        )  # fmt: skip
 
 
 def _render(

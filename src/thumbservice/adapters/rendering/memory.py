@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import logging
 import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from thumbservice.domain.errors import FrameTooLarge
+from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +64,22 @@ def apply_memory_limit(limit_bytes: int | None) -> None:
     soft = limit_bytes if hard == resource.RLIM_INFINITY else min(limit_bytes, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
     logger.info("Render worker memory limited to %d MiB of data", soft // (1024 * 1024))
+
+
+@contextmanager
+def render_errors_as_domain_errors(log: logging.Logger) -> Iterator[None]:
+    """Every failure of a render becomes an error the caller can answer with.
+
+    Domain errors pass; running out of memory is `OutOfMemory` (422, and the pool renews its
+    workers); anything else (astropy, numpy or fits2image on a damaged file) is
+    `UnreadableFrame`, whose cause, which may name scratch paths, goes to the log only.
+    """
+    try:
+        yield
+    except ThumbnailError:
+        raise
+    except MemoryError:
+        raise OutOfMemory("The frame is too large to render within a worker's memory") from None
+    except Exception as err:
+        log.warning("unreadable_frame: %s: %s", type(err).__name__, err)
+        raise UnreadableFrame("The frame could not be read as a FITS image") from None

@@ -21,8 +21,11 @@ from typing import TYPE_CHECKING
 
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.rendering.labels import FONT_PATH
-from thumbservice.adapters.rendering.memory import OutOfMemory, apply_memory_limit
-from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
+from thumbservice.adapters.rendering.memory import (
+    apply_memory_limit,
+    render_errors_as_domain_errors,
+)
+from thumbservice.domain.errors import FrameTooLarge, UnreadableFrame
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 
 if TYPE_CHECKING:
@@ -115,16 +118,8 @@ def image_shape(path: str) -> tuple[int, ...]:
 
 def render(job: RenderJob) -> RenderOutcome:
     """Render one thumbnail; every failure becomes a domain error the caller can answer with."""
-    try:
+    with render_errors_as_domain_errors(log):
         return _render(job)
-    except ThumbnailError:
-        raise
-    except MemoryError:
-        raise OutOfMemory("The frame is too large to render within a worker's memory") from None
-    except Exception as err:  # anything astropy or a renderer raises on a bad file
-        # The cause names scratch paths: it goes to the log, the caller gets plain words.
-        log.warning("unreadable_frame: %s: %s", type(err).__name__, err)
-        raise UnreadableFrame("The frame could not be read as a FITS image") from None
 
 
 def _render(job: RenderJob) -> RenderOutcome:
