@@ -157,6 +157,7 @@ def write_constant(directory: Path, name: str, size: int, value: float = 400.0) 
 
 
 def write_table_only(directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     table = fits.BinTableHDU.from_columns([fits.Column(name="x", format="E", array=[1.0, 2.0])])
     path = directory / f"{name}.fits"
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(path, overwrite=True)
@@ -216,3 +217,307 @@ def build_corpus(directory: Path, big: int = 4096, small: int = 2048) -> list[Ca
         ("color", lambda: write_color(d, "color", small), {"color": True, "label": "M42 RVB"}),
     ]
     return [Case(name, write(), options) for name, write, options in writers]
+
+
+# Layouts: every way the archive's files store an image, as astropy writes them.
+
+LAYOUT_SIDE = (96, 72)
+"""(width, height) of a layout frame: 6,912 pixels, above the 2,000 fits2image samples."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One storage layout of a frame.
+
+    `fits2image` says whether fits2image can draw it (directly or as the adapter hands it the
+    plane). `same_as` names a file holding the same values in a layout the fast renderer reads
+    by the same path, whose picture must be the same bytes (where fits2image cannot draw it,
+    or where the layout only wraps another).
+    """
+
+    name: str
+    path: Path
+    fits2image: bool = True
+    same_as: Path | None = None
+
+
+def _field(name: str, width: int, height: int, seed: int) -> tuple[np.ndarray, fits.Header]:
+    spec = _spec(name, width, height, stars=12, noise_seed=seed, compressed=False)
+    pixels, _ = render_pixels(spec)
+    return pixels.astype(np.float32), frame_header(spec)
+
+
+def _counts(pixels: np.ndarray, dtype: type[np.generic]) -> np.ndarray:
+    """The field as counts of `dtype`: a bias of 600 above the sky, a quarter of it for bytes."""
+    values = pixels * 0.25 if np.dtype(dtype).itemsize == 1 else pixels + 600.0
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+
+
+def _compressed(path: Path, data: np.ndarray, header: fits.Header, **options: object) -> Path:
+    hdu = fits.CompImageHDU(data, header, **options)  # type: ignore[arg-type]
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+    return path
+
+
+def _plain(path: Path, data: np.ndarray, header: fits.Header) -> Path:
+    fits.PrimaryHDU(data, header).writeto(path, overwrite=True)
+    return path
+
+
+def _as_read(source: Path, target: Path) -> Path:
+    """A plain file of the values astropy reads from `source`'s image (NaN blanks and all)."""
+    with fits.open(source) as hdul:
+        hdu = next(h for h in hdul if h.is_image and h.shape)
+        data = np.asarray(hdu.data)
+        header = frame_header(_spec(target.stem, data.shape[-1], data.shape[-2]))
+    while data.ndim > 2:
+        data = data[0]
+    return _plain(target, data, header)
+
+
+def build_layouts(directory: Path) -> list[Layout]:
+    """Each storage layout of one small star field (seeded: the same files every time)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    d = directory
+    width, height = LAYOUT_SIDE
+    pixels, header = _field("layout", width, height, 21)
+    blanked = pixels.copy()
+    blanked[10:14, 20:30] = np.nan
+    uint16 = _counts(pixels, np.uint16)
+    layouts: list[Layout] = []
+
+    def add(name: str, path: Path, fits2image: bool = True, same_as: Path | None = None) -> None:
+        layouts.append(Layout(name, path, fits2image, same_as))
+
+    # Tile compression, behind an empty primary.
+    for method in ("SUBTRACTIVE_DITHER_1", "SUBTRACTIVE_DITHER_2", "NO_DITHER"):
+        add(
+            f"RICE_1 float32 {method}",
+            _compressed(
+                d / f"rice-{method}.fits.fz", pixels, header, compression_type="RICE_1",
+                quantize_method={"NO_DITHER": -1, "SUBTRACTIVE_DITHER_1": 1}.get(method, 2),
+                dither_seed=1,
+            ),
+        )  # fmt: skip
+    zblank = _compressed(d / "rice-zblank.fits.fz", blanked, header, dither_seed=1)
+    add("RICE_1 float32 ZBLANK", zblank, False, _as_read(zblank, d / "zblank-as-read.fits"))
+    for dtype in (np.uint8, np.int16, np.uint16, np.int32):
+        name = np.dtype(dtype).name
+        add(
+            f"RICE_1 {name}",
+            _compressed(d / f"rice-{name}.fits.fz", _counts(pixels, dtype), header),
+        )
+    add("RICE_1 float32 32x32 tiles", _compressed(
+        d / "rice-square.fits.fz", pixels, header, tile_shape=(32, 32), dither_seed=1
+    ))  # fmt: skip
+    for kind in ("GZIP_1", "GZIP_2"):
+        add(f"{kind} float32", _compressed(
+            d / f"{kind}-float32.fits.fz", pixels, header, compression_type=kind, dither_seed=1
+        ))  # fmt: skip
+        add(f"{kind} int16", _compressed(
+            d / f"{kind}-int16.fits.fz", _counts(pixels, np.int16), header, compression_type=kind
+        ))  # fmt: skip
+    add("GZIP_1 int64", _compressed(
+        d / "gzip-int64.fits.fz", _counts(pixels, np.int64), header, compression_type="GZIP_1"
+    ))  # fmt: skip
+    add("GZIP_2 float64 lossless", _compressed(
+        d / "gzip-float64.fits.fz", pixels.astype(np.float64), header,
+        compression_type="GZIP_2", quantize_level=0.0,
+    ))  # fmt: skip
+    add("HCOMPRESS_1 int16", _compressed(
+        d / "hcompress.fits.fz", _counts(pixels, np.int16), header,
+        compression_type="HCOMPRESS_1",
+    ))  # fmt: skip
+    add("HCOMPRESS_1 float32 smoothed", _compressed(
+        d / "hcompress-smooth.fits.fz", pixels, header, compression_type="HCOMPRESS_1",
+        hcomp_scale=2.0, hcomp_smooth=True, dither_seed=1,
+    ))  # fmt: skip
+    add("PLIO_1 int32", _compressed(
+        d / "plio.fits.fz", _counts(pixels, np.int32), header, compression_type="PLIO_1"
+    ))  # fmt: skip
+    add("NOCOMPRESS float32", _compressed(
+        d / "nocompress.fits.fz", pixels, header, compression_type="NOCOMPRESS"
+    ))  # fmt: skip
+
+    # Plain files: every BITPIX, scaled, blank, primary or a later extension.
+    for dtype in (np.uint8, np.int16, np.int32, np.int64):
+        name = np.dtype(dtype).name
+        add(f"plain {name}", _plain(d / f"plain-{name}.fits", _counts(pixels, dtype), header))
+    add("plain uint16 (BZERO 32768)", _plain(d / "plain-uint16.fits", uint16, header))
+    add("plain float32", _plain(d / "plain-float32.fits", pixels, header))
+    add("plain float64", _plain(d / "plain-float64.fits", pixels.astype(np.float64), header))
+    scaled = fits.PrimaryHDU(pixels.copy(), header)
+    scaled.scale("int16", bscale=0.5, bzero=200.0)
+    scaled.writeto(d / "plain-scaled.fits", overwrite=True)
+    add("plain int16 BSCALE 0.5 BZERO 200", d / "plain-scaled.fits")
+    with_blank = _counts(pixels, np.int16)
+    with_blank[10:14, 20:30] = -32768
+    blank_header = header.copy()
+    blank_header["BLANK"] = -32768
+    blank_header["BSCALE"], blank_header["BZERO"] = 1.0, 0.0
+    blank = _plain(d / "plain-blank.fits", with_blank, blank_header)
+    add("plain int16 BLANK", blank, False, _as_read(blank, d / "blank-as-read.fits"))
+    table = fits.BinTableHDU.from_columns([fits.Column(name="x", format="E", array=[1.0])])
+    fits.HDUList([fits.PrimaryHDU(), table, fits.ImageHDU(pixels, header, name="SCI")]).writeto(
+        d / "extension.fits", overwrite=True
+    )
+    add("plain float32 in a later extension", d / "extension.fits")
+
+    # More axes: degenerate ones are the image, a cube draws its first plane.
+    flat = _plain(d / "flat-uint16.fits", uint16, header)
+    add("plain NAXIS3=1 uint16", _plain(d / "naxis3.fits", uint16[None], header), True, flat)
+    add("plain NAXIS4=1 uint16", _plain(d / "naxis4.fits", uint16[None, None], header), True, flat)
+    flat_rice = _compressed(d / "flat-rice.fits.fz", uint16, header)
+    add(
+        "RICE_1 NAXIS3=1 uint16",
+        _compressed(d / "naxis3-rice.fits.fz", uint16[None], header),
+        True,
+        flat_rice,
+    )
+    others = _counts(pixels[::-1, ::-1], np.uint16)
+    cube = np.stack([uint16, others, others])
+    add("plain cube of 3 planes", _plain(d / "cube.fits", cube, header), True, flat)
+    add(
+        "RICE_1 cube of 3 planes",
+        _compressed(d / "cube-rice.fits.fz", cube, header),
+        True,
+        flat_rice,
+    )
+
+    # Strips: fits2image samples 2,000 pixels and cannot draw fewer.
+    for strip_width, strip_height in ((2048, 1), (2048, 5), (765, 1), (40, 10)):
+        strip, strip_header = _field(f"strip{strip_width}", strip_width, strip_height, 22)
+        add(
+            f"strip {strip_width}x{strip_height}",
+            _plain(d / f"strip-{strip_width}x{strip_height}.fits", strip, strip_header),
+            strip_width * strip_height >= 2000,
+        )
+    assert [entry.name for entry in layouts] == LAYOUT_NAMES
+    return layouts
+
+
+LAYOUT_NAMES = [
+    "RICE_1 float32 SUBTRACTIVE_DITHER_1",
+    "RICE_1 float32 SUBTRACTIVE_DITHER_2",
+    "RICE_1 float32 NO_DITHER",
+    "RICE_1 float32 ZBLANK",
+    "RICE_1 uint8",
+    "RICE_1 int16",
+    "RICE_1 uint16",
+    "RICE_1 int32",
+    "RICE_1 float32 32x32 tiles",
+    "GZIP_1 float32",
+    "GZIP_1 int16",
+    "GZIP_2 float32",
+    "GZIP_2 int16",
+    "GZIP_1 int64",
+    "GZIP_2 float64 lossless",
+    "HCOMPRESS_1 int16",
+    "HCOMPRESS_1 float32 smoothed",
+    "PLIO_1 int32",
+    "NOCOMPRESS float32",
+    "plain uint8",
+    "plain int16",
+    "plain int32",
+    "plain int64",
+    "plain uint16 (BZERO 32768)",
+    "plain float32",
+    "plain float64",
+    "plain int16 BSCALE 0.5 BZERO 200",
+    "plain int16 BLANK",
+    "plain float32 in a later extension",
+    "plain NAXIS3=1 uint16",
+    "plain NAXIS4=1 uint16",
+    "RICE_1 NAXIS3=1 uint16",
+    "plain cube of 3 planes",
+    "RICE_1 cube of 3 planes",
+    "strip 2048x1",
+    "strip 2048x5",
+    "strip 765x1",
+    "strip 40x10",
+]
+"""The names `build_layouts` gives its layouts, in its order (known without writing them)."""
+
+
+# What cannot be drawn.
+
+
+def _small_float(directory: Path) -> np.ndarray:
+    directory.mkdir(parents=True, exist_ok=True)
+    return np.random.default_rng(1).normal(400.0, 20.0, (72, 96)).astype(np.float32)
+
+
+def write_empty_primary(directory: Path) -> Path:
+    """A FITS file whose only HDU holds no data."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "empty.fits"
+    fits.PrimaryHDU().writeto(path, overwrite=True)
+    return path
+
+
+def write_empty_file(directory: Path) -> Path:
+    """No HDU at all: zero bytes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "nothing.fits"
+    path.write_bytes(b"")
+    return path
+
+
+def write_corrupt_tile(directory: Path) -> Path:
+    """A RICE frame with a third of its compressed bytes overwritten by noise."""
+    path = directory / "corrupt-tile.fits.fz"
+    data = _small_float(directory)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data)]).writeto(path, overwrite=True)
+    with fits.open(path) as hdul:
+        start, span = hdul[1].fileinfo()["datLoc"], hdul[1].fileinfo()["datSpan"]
+    raw = bytearray(path.read_bytes())
+    noise = np.random.default_rng(5).integers(0, 256, span // 3, dtype=np.uint8).tobytes()
+    raw[start + span // 3 : start + span // 3 + len(noise)] = noise
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def write_lying_header(directory: Path) -> Path:
+    """A plain frame whose NAXIS2 claims a hundred times the rows the file holds."""
+    path = directory / "lying.fits"
+    fits.PrimaryHDU(_small_float(directory)).writeto(path, overwrite=True)
+    raw = path.read_bytes()
+    card = b"NAXIS2  =                   72"
+    assert raw.count(card) == 1
+    path.write_bytes(raw.replace(card, b"NAXIS2  =                 7200"))
+    return path
+
+
+def write_lying_compressed_header(directory: Path) -> Path:
+    """A RICE frame whose ZNAXIS2 claims more rows than its tiles hold."""
+    path = directory / "lying.fits.fz"
+    data = _small_float(directory)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data)]).writeto(path, overwrite=True)
+    raw = path.read_bytes()
+    card = b"ZNAXIS2 =                   72"
+    assert raw.count(card) == 1
+    path.write_bytes(raw.replace(card, b"ZNAXIS2 =                 7200"))
+    return path
+
+
+def write_truncated(directory: Path) -> Path:
+    """A RICE frame cut in the middle of its data."""
+    path = directory / "truncated.fits.fz"
+    data = _small_float(directory)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data)]).writeto(path, overwrite=True)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    return path
+
+
+UNDRAWABLE: dict[str, Callable[[Path], Path]] = {
+    "table only": lambda d: write_table_only(d, "table"),
+    "empty primary": write_empty_primary,
+    "empty file": write_empty_file,
+    "corrupt tile": write_corrupt_tile,
+    "header lying about the data size": write_lying_header,
+    "compressed header lying about the data size": write_lying_compressed_header,
+    "truncated": write_truncated,
+}
+"""Files with no image to draw, each written into the directory given."""

@@ -5,6 +5,17 @@ the one fits2image would have encoded. Color is the service's path today: the fr
 on the red frame's grid by `alignment.align_to_reference`, fits2image's color mode stacks and
 shrinks them, and the label is drawn in white (fits2image would draw it red). The fast renderer
 is measured against this, and keeps its signature and result.
+
+Two kinds of frame fits2image does not draw, and this adapter hands it what it can draw:
+
+* **An image of three or four axes** (`NAXIS3 = 1` raw frames, a cube): fits2image wants a 2-D
+  image. The plane the fast renderer draws (`layout`: the image itself for degenerate axes, the
+  first plane of a cube) is written to a plain 2-D file in the scratch directory, with the
+  merged header less the cards of the other axes, and fits2image draws that file.
+* **A frame of fewer than 2,000 pixels** (a 765x1 guide-camera stub, a short one-row frame):
+  fits2image's sample step, pixels // 2000, is 0 and its slice fails. Such a frame is drawn by
+  the fast renderer, whose algorithm is fits2image's with every pixel a sample (`zscale`), and
+  the log says so; a frame of 2,000 pixels or more is always fits2image's own.
 """
 
 from __future__ import annotations
@@ -18,12 +29,16 @@ from pathlib import Path
 from astropy.utils.exceptions import AstropyWarning
 from PIL import Image
 
+from thumbservice.adapters.rendering import layout
 from thumbservice.adapters.rendering.labels import draw_label
 from thumbservice.adapters.rendering.memory import render_errors_as_domain_errors
 from thumbservice.adapters.rendering.result import RenderResult
 from thumbservice.domain.errors import UnreadableFrame
 
 logger = logging.getLogger(__name__)
+
+FEWEST_PIXELS = 2000
+"""fits2image takes `pixels // 2000` as its sample step: below this it is 0 and fails."""
 
 
 def render(
@@ -73,6 +88,14 @@ def _render(
     note = ""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
+        if _too_small(paths):
+            return _drawn_fast(
+                paths, scratch, width, height, label, color, median, percentile, font_path,
+                align,
+            )  # fmt: skip
+        paths = [
+            _drawable(path, scratch / f"plane-{index}.fits") for index, path in enumerate(paths)
+        ]
         if color:
             if len(paths) != 3:
                 raise UnreadableFrame("A color image needs exactly three frames")
@@ -99,3 +122,48 @@ def _render(
         # Its pixels where fits2image's own label fits; a longer one is cut, not shrunk to 1 px.
         draw_label(image, label, font_path)
     return RenderResult(image, aligned, note)
+
+
+def _too_small(paths: list[Path]) -> bool:
+    """Whether a frame has fewer pixels than fits2image can sample."""
+    for path in paths:
+        try:
+            height, width = layout.image_shape(path)
+        except Exception:  # not an image: fits2image says so itself
+            continue
+        if height * width < FEWEST_PIXELS:
+            return True
+    return False
+
+
+def _drawn_fast(
+    paths: list[Path],
+    scratch: Path,
+    width: int,
+    height: int,
+    label: str,
+    color: bool,
+    median: bool,
+    percentile: float,
+    font_path: Path,
+    align: bool,
+) -> RenderResult:
+    from thumbservice.adapters.rendering import fast
+
+    logger.info(
+        "A frame of fewer than %d pixels, which fits2image cannot sample: drawn by the fast "
+        "renderer",
+        FEWEST_PIXELS,
+    )
+    return fast.render(
+        paths, width=width, height=height, label=label, color=color, median=median,
+        percentile=percentile, font_path=font_path, align=align, workdir=scratch,
+    )  # fmt: skip
+
+
+def _drawable(path: Path, plane: Path) -> Path:
+    """`path`, or the 2-D file of its first plane written at `plane` when it has more axes."""
+    if layout.write_plane(path, plane):
+        logger.info("%s has more than two axes: fits2image draws its first plane", path.name)
+        return plane
+    return path

@@ -2,11 +2,13 @@
 
 fits2image takes the first HDU holding a non-empty 2-D image (for a Sinistro file, an empty
 primary and four quadrant extensions, the first quadrant) with the primary header merged in,
-and reads all of its pixels at once. `FrameFile` picks the same HDU and header, but reads rows
-through astropy's sections: a RICE-compressed image decompresses only the tiles of those rows.
-The file is memory-mapped, as astropy does by default (reading each tile with a system call
-instead cost 26% more CPU time), and `release` hands the mapped pages back after each band, so
-that neither the compressed nor a plain file's bytes pile up in the process as it reads.
+and reads all of its pixels at once. `FrameFile` picks the same HDU (`layout`: and, in a file
+without a 2-D image, the first plane of an image of three or four axes) and the cards of that
+header the renderer reads, but reads rows through astropy's sections: a RICE-compressed image
+decompresses only the tiles of those rows. The file is memory-mapped, as astropy does by
+default (reading each tile with a system call instead cost 26% more CPU time), and `release`
+hands the mapped pages back after each band, so that neither the compressed nor a plain
+file's bytes pile up in the process as it reads.
 
 astropy 8 looks THEAP up in the table header once per tile when it reads part of a compressed
 image (a full read caches the heap instead), through its slow `Header` lookups. On a 4096x4096
@@ -17,12 +19,14 @@ so `FrameFile` pins it on the table it has open.
 A RICE-compressed image whose tiles hold whole rows, as reduced and raw frames are, is not read
 through astropy's reader at all but through `tiles.TileReader`, which calls the same C codec
 without astropy's per-tile Python (on a 2048x2048 frame, 50 ms instead of 100-150 ms). It
-gives the same values; what it does not know it leaves to astropy.
+gives the same values; what it does not know it leaves to astropy's sections, and where a
+section cannot be read, astropy's full read of the image gives the rows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import mmap
 import warnings
 from pathlib import Path
@@ -33,8 +37,19 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from thumbservice.adapters.rendering.layout import (
+    find_image_hdu,
+    merged_header,
+    plane_count,
+    plane_index,
+    renderer_header,
+)
 from thumbservice.adapters.rendering.tiles import TileReader, Unsupported
 from thumbservice.domain.errors import UnreadableFrame
+
+__all__ = ["FrameFile", "find_image_hdu", "merged_header"]
+
+logger = logging.getLogger(__name__)
 
 _PINNED_CLASSES: dict[type, type] = {}
 
@@ -64,25 +79,6 @@ def _pin_heap_offset(hdu: Any) -> None:
         return
 
 
-def find_image_hdu(hdul: fits.HDUList) -> Any:
-    """The first HDU holding a non-empty 2-D image, as fits2image's `_find_data_hdu` picks it."""
-    for hdu in hdul:
-        shape = getattr(hdu, "shape", ())
-        if len(shape) == 2 and all(shape):
-            return hdu
-    return None
-
-
-def merged_header(hdul: fits.HDUList, hdu: Any) -> fits.Header:
-    """The data HDU's header completed from the primary's, as fits2image's header reads."""
-    primary = hdul[0]
-    if hdu is primary:
-        return hdu.header
-    merged = primary.header.copy()
-    merged.update(hdu.header)
-    return merged
-
-
 class FrameFile:
     """One frame's image HDU, open for reading rows. Use it as a context manager."""
 
@@ -100,11 +96,14 @@ class FrameFile:
         try:
             hdu = find_image_hdu(self._hdul)
             if hdu is None:
-                raise UnreadableFrame(f"{self.path.name} holds no 2-D image")
+                raise UnreadableFrame(f"{self.path.name} holds no image, only tables or empty data")
             self._hdu = hdu
-            self.header = merged_header(self._hdul, hdu)
-            height, width = hdu.shape
+            self.header = renderer_header(self._hdul, hdu)
+            height, width = hdu.shape[-2:]
             self.height, self.width = int(height), int(width)
+            self.plane = plane_index(hdu)
+            self.planes = plane_count(hdu)
+            self._loaded: np.ndarray | None = None
             self.compressed = isinstance(hdu, fits.CompImageHDU)
             self._tiles: TileReader | None = None
             if self.compressed:
@@ -133,9 +132,19 @@ class FrameFile:
             rows = self._tile_rows(start, stop)
             if rows is not None:
                 return rows
+        if self._loaded is not None:
+            return self._loaded[start:stop]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
-            return np.asarray(self._section[start:stop])
+            try:
+                return np.asarray(self._section[(*self.plane, slice(start, stop))])
+            except (MemoryError, UnreadableFrame):
+                raise
+            except Exception as err:
+                # A layout astropy's sections do not take: its full read, once, the same values.
+                logger.info("Reading %s whole: %s: %s", self.path.name, type(err).__name__, err)
+                self._loaded = self._plane()
+                return self._loaded[start:stop]
 
     def whole(self) -> np.ndarray:
         """All rows at once, as `hdu.data`: the fastest read, for frames known small."""
@@ -143,9 +152,19 @@ class FrameFile:
             rows = self._tile_rows(0, self.height)
             if rows is not None:
                 return rows
+        if self._loaded is not None:
+            return self._loaded
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
+            if self.plane:
+                # Beyond two axes, the plane alone: `hdu.data` would read every plane.
+                return self.rows(0, self.height)
             return np.asarray(self._hdu.data)
+
+    def _plane(self) -> np.ndarray:
+        """The drawn plane by astropy's full read."""
+        data = np.asarray(self._hdu.data)
+        return data[self.plane] if self.plane else data
 
     def _tile_rows(self, start: int, stop: int) -> np.ndarray | None:
         """Rows through `TileReader`, or None (from then on) where astropy has to read them."""

@@ -13,7 +13,8 @@ Blank pixels and BSCALE/BZERO are handled as astropy handles them, the latter by
 `_scale_data`. The values are astropy's, bit for bit (tests compare them on every kind of
 compressed frame the corpus has).
 
-It takes only what it knows: a 2-D RICE image whose tiles hold whole rows, compressed bytes
+It takes only what it knows: a RICE image whose tiles hold whole rows (of its first plane, for
+an image of three or four axes: `layout` says why that plane is drawn), compressed bytes
 in the COMPRESSED_DATA column of every tile, integer data or quantized float32. Anything else,
 and an astropy whose internals differ from what this expects, is read by astropy as before:
 `TileReader.of` answers None, or `rows` raises `Unsupported` for a tile it cannot take.
@@ -96,19 +97,26 @@ def _table_columns(table: Any, header: Any) -> tuple[dict[str, np.ndarray], dict
 
 
 class TileReader:
-    """Rows of a RICE-compressed 2-D image HDU, as `hdu.section[start:stop]` gives them."""
+    """Rows of a RICE-compressed image HDU's first plane, as `hdu.section[..., start:stop]`."""
 
     def __init__(self, hdu: Any) -> None:
         table = hdu._bintable
         header = table.header
         if decompress_rice_1_c is None or unquantize_float_c is None:
             raise Unsupported("astropy's RICE codec is not there")
-        if header.get("ZCMPTYPE") not in RICE or int(header["ZNAXIS"]) != 2:
-            raise Unsupported("not a 2-D RICE image")
+        axes = int(header["ZNAXIS"])
+        if header.get("ZCMPTYPE") not in RICE or not 2 <= axes <= 4:
+            raise Unsupported("not a RICE image of two to four axes")
         self.width = int(header["ZNAXIS1"])
         self.height = int(header["ZNAXIS2"])
         if int(header.get("ZTILE1", self.width)) != self.width:
             raise Unsupported("tiles do not hold whole rows")
+        # Beyond two axes, tiles of one plane each: the first plane's are the first tiles.
+        planes = 1
+        for axis in range(3, axes + 1):
+            if int(header.get(f"ZTILE{axis}", 1)) != 1:
+                raise Unsupported("tiles that span planes")
+            planes *= int(header[f"ZNAXIS{axis}"])
         self.tile_rows = int(header.get("ZTILE2", 1))
         if self.width < 1 or self.tile_rows < 1:
             raise Unsupported("an empty image")
@@ -119,7 +127,7 @@ class TileReader:
         if not elements.get("COMPRESSED_DATA", "").startswith("B"):
             raise Unsupported("compressed bytes stored as wider integers")
         descriptors = columns["COMPRESSED_DATA"].astype(np.int64)
-        if descriptors.shape[0] != -(-self.height // self.tile_rows):
+        if descriptors.shape[0] != -(-self.height // self.tile_rows) * planes:
             raise Unsupported("tile table does not match the image")
         # Float tiles that did not quantize are gzipped whole, as big-endian float32.
         self.gzipped: list[tuple[int, int]] | None = None

@@ -100,20 +100,20 @@ def renderer_module(name: str) -> ModuleType:
 
 
 def image_shape(path: str) -> tuple[int, ...]:
-    """The shape of the first 2-D image in a FITS file, read from headers only."""
+    """(height, width) of the image that would be drawn (the first plane of an image of three
+    or four axes), read from headers only."""
     # astropy and Pillow are imported in the worker only: the server process, which imports
     # this module for the pool's sake, never needs them.
-    from astropy.io import fits
     from astropy.utils.exceptions import AstropyWarning
+
+    from thumbservice.adapters.rendering import layout
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-            for hdu in hdul:
-                shape = getattr(hdu, "shape", ())
-                if len(shape) == 2 and all(shape):
-                    return tuple(int(n) for n in shape)
-    raise UnreadableFrame("The file holds no 2-D image")
+        try:
+            return layout.image_shape(path)
+        except LookupError:
+            raise UnreadableFrame("The file holds no image, only tables or empty data") from None
 
 
 def render(job: RenderJob) -> RenderOutcome:
