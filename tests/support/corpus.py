@@ -242,7 +242,8 @@ class Layout:
 
 
 def _field(name: str, width: int, height: int, seed: int) -> tuple[np.ndarray, fits.Header]:
-    spec = _spec(name, width, height, stars=12, noise_seed=seed, compressed=False)
+    stars = max(12, width * height // 600)
+    spec = _spec(name, width, height, stars=stars, noise_seed=seed, compressed=False)
     pixels, _ = render_pixels(spec)
     return pixels.astype(np.float32), frame_header(spec)
 
@@ -276,14 +277,15 @@ def _as_read(source: Path, target: Path) -> Path:
     return _plain(target, data, header)
 
 
-def build_layouts(directory: Path) -> list[Layout]:
-    """Each storage layout of one small star field (seeded: the same files every time)."""
+def build_layouts(directory: Path, size: tuple[int, int] = LAYOUT_SIDE) -> list[Layout]:
+    """Each storage layout of one star field of `size` (width, height), and strips of fixed
+    sizes (seeded: the same files every time)."""
     directory.mkdir(parents=True, exist_ok=True)
     d = directory
-    width, height = LAYOUT_SIDE
+    width, height = size
     pixels, header = _field("layout", width, height, 21)
     blanked = pixels.copy()
-    blanked[10:14, 20:30] = np.nan
+    blanked[height // 7 : height // 7 + 4, width // 5 : width // 3] = np.nan
     uint16 = _counts(pixels, np.uint16)
     layouts: list[Layout] = []
 
@@ -352,7 +354,7 @@ def build_layouts(directory: Path) -> list[Layout]:
     scaled.writeto(d / "plain-scaled.fits", overwrite=True)
     add("plain int16 BSCALE 0.5 BZERO 200", d / "plain-scaled.fits")
     with_blank = _counts(pixels, np.int16)
-    with_blank[10:14, 20:30] = -32768
+    with_blank[height // 7 : height // 7 + 4, width // 5 : width // 3] = -32768
     blank_header = header.copy()
     blank_header["BLANK"] = -32768
     blank_header["BSCALE"], blank_header["BZERO"] = 1.0, 0.0

@@ -120,6 +120,17 @@ class FrameFile:
         return int(self.header.get("NAXIS1", self.width)), int(self.header.get("NAXIS2", 0))
 
     @property
+    def reader(self) -> str:
+        """Which path gives the rows now: "tiles" (`TileReader`), "astropy" (astropy's reader
+        of compressed tiles), "plain" (astropy's reader of an uncompressed image) or "full
+        read" (astropy's full read, where its section of the image could not be read)."""
+        if self._loaded is not None:
+            return "full read"
+        if self._tiles is not None:
+            return "tiles"
+        return "astropy" if self.compressed else "plain"
+
+    @property
     def tile_rows(self) -> int:
         """How many rows one compressed tile holds (1 for a plain image)."""
         if not self.compressed:

@@ -109,13 +109,16 @@ def merged_header(hdul: fits.HDUList, hdu: Any) -> fits.Header:
 def renderer_header(hdul: fits.HDUList, hdu: Any) -> fits.Header:
     """The cards of `merged_header` the renderer reads (`RENDERER_KEYWORDS`), and only those.
 
-    The data HDU's cards win over the primary's, as in the merged header.
+    The data HDU's cards win over the primary's, as in the merged header. An image in the
+    primary HDU has nothing to merge: its own header, which astropy has already read, is
+    handed over as it is, as `merged_header` does.
     """
     primary = hdul[0]
-    sources = [hdu.header] if hdu is primary else [primary.header, hdu.header]
+    if hdu is primary:
+        return hdu.header
     chosen: dict[str, fits.Card] = {}
     match = RENDERER_KEYWORDS.match
-    for header in sources:
+    for header in (primary.header, hdu.header):
         for card in header._cards:
             keyword = card.keyword
             if match(keyword):
