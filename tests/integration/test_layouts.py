@@ -245,3 +245,16 @@ def test_a_section_astropy_cannot_read_falls_back_to_its_full_read(
     monkeypatch.setattr(fast, "IN_MEMORY_BYTES", 0)  # read in bands, through sections
     assert np.array_equal(pixels(render(fast, [path], 40)), pixels(expected))
     assert [frame.reader for frame in opened] == ["full read"]
+
+
+def test_a_plane_with_non_standard_cards_is_handed_to_fits2image(tmp_path: Path) -> None:
+    """Real headers carry cards astropy would refuse to write; the plane's file keeps them."""
+    pixels_, header = corpus._field("cards", 96, 72, 23)
+    path = tmp_path / "cards.fits"
+    fits.PrimaryHDU(pixels_[None], header).writeto(path)
+    raw = bytearray(path.read_bytes())
+    end = raw.index(b"END" + b" " * 77)
+    raw[end : end + 160] = b"BADVAL  = 12.3.4 / not a number".ljust(80) + b"END".ljust(80)
+    path.write_bytes(bytes(raw))
+    ours = render(fast, [path], FULL)
+    assert np.array_equal(pixels(render(fits2image_renderer, [path], FULL)), pixels(ours))

@@ -168,5 +168,7 @@ def write_plane(path: Path, target: Path) -> bool:
                 if not STRUCTURE.match(card.keyword) and not _beyond_two_axes(card.keyword)
             ]
         )
-    fits.PrimaryHDU(pixels, header).writeto(target)
+    # Cards astropy would refuse to write (a non-standard card of a real header) are fixed
+    # where they can be and kept as they are otherwise: fits2image reads them back the same.
+    fits.PrimaryHDU(pixels, header).writeto(target, output_verify="silentfix+ignore")
     return True
