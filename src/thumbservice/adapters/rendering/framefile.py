@@ -116,7 +116,7 @@ class FrameFile:
 
     @property
     def naxis(self) -> tuple[int, int]:
-        """NAXIS1 and NAXIS2 as fits2image reads them, from the merged header."""
+        """NAXIS1 and NAXIS2 as fits2image reads them from its merged header (the data HDU's)."""
         return int(self.header.get("NAXIS1", self.width)), int(self.header.get("NAXIS2", 0))
 
     @property
