@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -58,7 +59,8 @@ class ProcessPoolRenderer:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=render_worker.init_worker,
-                initargs=self.worker_settings,
+                # The server's pid, for a worker to tell whether the server is still its parent.
+                initargs=(*self.worker_settings, os.getpid()),
             )
 
     async def warm(self) -> None:
