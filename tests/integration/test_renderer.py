@@ -211,3 +211,35 @@ def test_a_worker_whose_server_is_gone_exits(parent: str, alive: bool) -> None:
         [sys.executable, "-c", script, parent], capture_output=True, text=True, timeout=60
     )
     assert (done.returncode, done.stdout.strip()) == ((0, "alive") if alive else (1, ""))
+
+
+async def test_a_pool_replaced_again_and_again_is_not_ready_until_it_settles(
+    frames: dict[str, Path], tmp_path: Path
+) -> None:
+    from thumbservice.adapters.rendering.pool import UNHEALTHY_REPLACEMENTS, UNHEALTHY_WINDOW
+
+    now = [1000.0]
+    renderer = ProcessPoolRenderer(1, max_pixels=10_000_000, clock=lambda: now[0])
+    try:
+        for death in range(UNHEALTHY_REPLACEMENTS):
+            await renderer.check()  # ready until the last death
+            await renderer.render([frames["bw"]], request(width="30"), tmp_path)
+            pool = renderer._pool
+            assert pool is not None
+            with BlockingFrame(tmp_path / f"held-{death}.fits") as held:
+                job = asyncio.ensure_future(renderer.render([held.path], request(), tmp_path))
+                await held.opened_by_a_worker()
+                for pid in list(pool._processes):  # killed mid-render, as by the OOM killer
+                    os.kill(pid, signal.SIGKILL)
+                with pytest.raises(RenderFailed):
+                    await job
+            now[0] += 1.0
+        with pytest.raises(RenderFailed, match=f"replaced {UNHEALTHY_REPLACEMENTS} times"):
+            await renderer.check()
+        # Every job still runs meanwhile; readiness only keeps new traffic away for a while.
+        data = await renderer.render([frames["bw"]], request(width="30"), tmp_path)
+        assert decode(data).size == (30, 20)
+        now[0] += UNHEALTHY_WINDOW
+        await renderer.check()
+    finally:
+        await renderer.aclose()

@@ -112,7 +112,7 @@ async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
         warm.cancel()
         with contextlib.suppress(BaseException):
             await warm
-        await asyncio.to_thread(renderer.close)
+        await renderer.aclose()
 
 
 async def _scratch(workspace: TempWorkspace) -> AsyncIterator[TempWorkspace]:
@@ -274,7 +274,7 @@ class Container(containers.DeclarativeContainer):
     rules = providers.Singleton(_rules, settings)
     admission = providers.Singleton(_admission, settings, telemetry)
     readiness = providers.Singleton(
-        Readiness, archive, store, settings.provided.readiness_cache_seconds
+        Readiness, archive, store, settings.provided.readiness_cache_seconds, renderer=renderer
     )
 
     service = providers.Resource(
