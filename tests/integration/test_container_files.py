@@ -112,6 +112,9 @@ def test_compose_runs_the_service_against_minio_with_its_bucket_made() -> None:
     service = services["thumbservice"]
     env = service["environment"]
     assert env["STORAGE_URL"] == "http://minio:9000"
+    # Presigned for the published port, which the host can resolve; minio:9000 it cannot.
+    assert env["STORAGE_PUBLIC_URL"].endswith("//localhost:9000}")
+    assert "9000:9000" in services["minio"]["ports"]
     assert service["depends_on"] == {
         "create-bucket": {"condition": "service_completed_successfully"}
     }

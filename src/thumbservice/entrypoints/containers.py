@@ -76,6 +76,7 @@ async def _s3_store(settings: Settings) -> AsyncIterator[S3Store | None]:
         secret_key=_given(settings.aws_secret_access_key),
         endpoint_url=settings.storage_url,
         hot_timeout=settings.store_timeout,
+        public_url=settings.storage_public_url,
     ) as store:
         yield store
 
