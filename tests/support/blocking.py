@@ -46,7 +46,7 @@ class BlockingFrame:
                 return False
         return True
 
-    async def opened_by_a_worker(self, patience: float = 60.0) -> None:
+    async def opened_by_a_worker(self, patience: float = 180.0) -> None:
         """Return once a reader has the file open: a worker is inside the job."""
         async with asyncio.timeout(patience):
             while not self.reader_waiting():
@@ -54,6 +54,11 @@ class BlockingFrame:
 
     def release(self) -> None:
         """End of file for the reader (an unreadable frame, for a render)."""
+        if self._writer is None:
+            # A reader may be blocked in `open`, waiting for a writer: be one for a moment (a
+            # read-write open never blocks), so that it reads end of file and goes on.
+            with contextlib.suppress(OSError):
+                self._writer = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
         if self._writer is not None:
             with contextlib.suppress(OSError):
                 os.close(self._writer)
