@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # thumbservice as a container image: `make image` builds it, `make image-test` starts it and
 # fetches a thumbnail. Dependencies come from uv.lock, exactly as `make install` has them.
 
@@ -27,22 +26,24 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 thumbservice \
     && useradd --system --uid 10001 --gid thumbservice --no-create-home \
-       --home-dir /nonexistent --shell /usr/sbin/nologin thumbservice \
-    && install -d -o thumbservice -g thumbservice -m 0750 \
-       /tmp/thumbservice /var/lib/thumbservice
+       --home-dir /nonexistent --shell /usr/sbin/nologin thumbservice
 COPY --from=builder /opt/venv /opt/venv
+# Everything the service writes is under /tmp, so that the image runs with a read-only root
+# and /tmp alone writable (a tmpfs, an emptyDir): TMP_DIR, and the local store, the sample
+# archive and HOME (libraries' caches) of a development run. Mount a volume on /tmp sized for
+# the largest frames rendered at once, and one on LOCAL_STORE_DIR to keep local thumbnails.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
     HOST=0.0.0.0 \
     PORT=8080 \
     TMP_DIR=/tmp/thumbservice \
-    LOCAL_STORE_DIR=/var/lib/thumbservice/thumbnails \
-    SAMPLE_ARCHIVE_DIR=/var/lib/thumbservice/sample-archive
-# TMP_DIR and the local store are writable by the service; mount volumes there to keep or
-# size them (TMP_DIR needs room for the largest frames being rendered at once).
-WORKDIR /var/lib/thumbservice
-USER thumbservice:thumbservice
+    LOCAL_STORE_DIR=/tmp/thumbnails \
+    SAMPLE_ARCHIVE_DIR=/tmp/sample-archive
+WORKDIR /tmp
+# Numeric, so that Kubernetes' runAsNonRoot can tell it is not root without a runAsUser.
+USER 10001:10001
 EXPOSE 8080
 # The exec form makes the service PID 1, so SIGTERM reaches it: it stops accepting, finishes
 # the requests in flight (SHUTDOWN_TIMEOUT) and exits. Give `docker stop -t` more than that.

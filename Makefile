@@ -61,12 +61,17 @@ soak: install
 	$(BIN)/python benchmarks/soak.py
 
 # The container image (Dockerfile), with podman or else docker; CONTAINER_ENGINE=... picks one.
+# PYTHON_IMAGE=... builds FROM another base (a mirror, a local build of python:3.11-slim-bookworm).
 CONTAINER_ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
 IMAGE ?= thumbservice:latest
+PYTHON_IMAGE ?=
+# podman builds OCI images unless told otherwise, and an OCI image has no HEALTHCHECK.
+IMAGE_BUILD_OPTIONS = $(if $(findstring podman,$(notdir $(CONTAINER_ENGINE))),--format docker) \
+	$(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE))
 
 image:
 	@test -n "$(CONTAINER_ENGINE)" || { echo "make image needs podman or docker"; exit 1; }
-	$(CONTAINER_ENGINE) build --tag $(IMAGE) .
+	$(CONTAINER_ENGINE) build $(strip $(IMAGE_BUILD_OPTIONS) --tag $(IMAGE)) .
 
 # Start the image on the sample archive, fetch thumbnails, stop it with SIGTERM.
 image-test: image

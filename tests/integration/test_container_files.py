@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def test_the_image_is_built_in_two_stages_from_the_lock() -> None:
 
 
 def test_the_service_runs_unprivileged_and_stops_on_sigterm() -> None:
-    assert last("USER").split(":")[0] not in ("root", "0")
+    # Numeric, so that Kubernetes' runAsNonRoot can check it without a runAsUser.
+    user, group = last("USER").split(":")
+    assert user.isdigit() and int(user) != 0 and group.isdigit()
     assert last("STOPSIGNAL") == "SIGTERM"
     entrypoint = json.loads(last("ENTRYPOINT"))  # the exec form: the service is PID 1
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
@@ -57,9 +60,50 @@ def test_the_healthcheck_and_the_variables_are_the_services() -> None:
     command = json.loads(last("HEALTHCHECK").split("CMD", 1)[1])
     assert command[:2] == ["python", "-m"]
     assert importlib.util.find_spec(command[2]) is not None
-    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(v for k, v in instructions() if k == "ENV")))
+    env = image_environment()
     assert env["PORT"] == last("EXPOSE")
     assert env["TMP_DIR"].startswith("/") and env["HOST"] == "0.0.0.0"
+
+
+def image_environment() -> dict[str, str]:
+    return dict(re.findall(r"(\w+)=(\S+)", " ".join(v for k, v in instructions() if k == "ENV")))
+
+
+def test_everything_the_service_writes_is_under_tmp() -> None:
+    """The Deployment's read-only root leaves /tmp writable, and nothing else."""
+    env = image_environment()
+    for name in ("TMP_DIR", "LOCAL_STORE_DIR", "SAMPLE_ARCHIVE_DIR", "HOME"):
+        assert Path(env[name]).is_relative_to("/tmp"), f"{name}={env[name]}"
+    assert last("WORKDIR") == "/tmp"
+
+
+def test_the_dockerfile_needs_no_frontend_image() -> None:
+    """A `# syntax=` line makes BuildKit pull a frontend image, which an air-gapped build lacks."""
+    first = (ROOT / "Dockerfile").read_text().splitlines()[0]
+    assert not first.replace(" ", "").lower().startswith("#syntax=")
+
+
+def make_image(*variables: str) -> str:
+    done = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "-C", str(ROOT), "image", *variables],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.splitlines()[-1]
+
+
+def test_make_image_builds_from_the_base_it_is_given() -> None:
+    command = make_image("CONTAINER_ENGINE=docker", "PYTHON_IMAGE=registry.example/py:3.11")
+    assert command.startswith("docker build ")
+    assert "--build-arg PYTHON_IMAGE=registry.example/py:3.11" in command
+    assert "--format" not in command  # docker's images keep HEALTHCHECK anyway
+    assert "--build-arg" not in make_image("CONTAINER_ENGINE=docker")
+
+
+def test_podman_builds_a_docker_format_image_that_keeps_its_healthcheck() -> None:
+    command = make_image("CONTAINER_ENGINE=/usr/bin/podman")
+    assert command.startswith("/usr/bin/podman build --format docker ")
 
 
 def test_compose_runs_the_service_against_minio_with_its_bucket_made() -> None:
@@ -68,6 +112,9 @@ def test_compose_runs_the_service_against_minio_with_its_bucket_made() -> None:
     service = services["thumbservice"]
     env = service["environment"]
     assert env["STORAGE_URL"] == "http://minio:9000"
+    # Presigned for the published port, which the host can resolve; minio:9000 it cannot.
+    assert env["STORAGE_PUBLIC_URL"].endswith("//localhost:9000}")
+    assert "9000:9000" in services["minio"]["ports"]
     assert service["depends_on"] == {
         "create-bucket": {"condition": "service_completed_successfully"}
     }

@@ -53,7 +53,9 @@ class Fault:
     """A failure to inject; parts combine. `delay` waits before answering; `status` answers
     with it (DRF JSON for 4xx, HTML for 5xx, S3 XML for files); `reset` drops the connection.
     Files only: `truncate` sends half the announced body then drops, `corrupt` flips every byte,
-    `stall` pauses halfway through the body. `times`: requests hit before it stops (None: all).
+    `stall` pauses halfway through the body, `hold` too, until the event is set (a download
+    demonstrably under way for as long as the test needs). `times`: requests hit before it
+    stops (None: all).
     """
 
     status: int | None = None
@@ -62,6 +64,7 @@ class Fault:
     truncate: bool = False
     corrupt: bool = False
     stall: float = 0.0
+    hold: asyncio.Event | None = None
     times: int | None = None
 
     def take(self) -> bool:
@@ -238,6 +241,8 @@ class ArchiveStub:
         await response.prepare(request)
         await response.write(data[: len(data) // 2])
         await asyncio.sleep(fault.stall)
+        if fault.hold is not None:
+            await fault.hold.wait()
         if fault.truncate:
             _reset(request)
             return response

@@ -94,6 +94,7 @@ class FakeRenderer:
         self.calls: list[tuple[tuple[str, ...], ThumbnailSpec]] = []
         self.gate: asyncio.Event | None = None
         self.fail_with: Exception | None = None
+        self.failing: Exception | None = None  # what readiness hears from the renderer
 
     async def render(self, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path) -> bytes:
         self.calls.append((tuple(p.name for p in sources), spec))
@@ -102,6 +103,10 @@ class FakeRenderer:
         if self.fail_with is not None:
             raise self.fail_with
         return f"JPEG {spec.width}x{spec.height} of {len(sources)}".encode()
+
+    async def check(self) -> None:
+        if self.failing is not None:
+            raise self.failing
 
 
 class FakeStore:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,28 +24,54 @@ class ServiceProcess:
     url: str
     process: asyncio.subprocess.Process
     log: Path
+    server_pid: int = 0  # the server itself: `process` unless a launcher (unshare) runs it
+
+    def terminate(self) -> None:
+        """SIGTERM to the server (a launcher such as unshare ignores it, and waits)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.server_pid or self.process.pid, signal.SIGTERM)
+
+
+Launcher = Callable[[list[str]], list[str]]
 
 
 @contextlib.asynccontextmanager
-async def service_process(env: dict[str, str], log: Path) -> AsyncIterator[ServiceProcess]:
+async def service_process(
+    env: dict[str, str], log: Path, launcher: Launcher | None = None
+) -> AsyncIterator[ServiceProcess]:
+    """The service on a free port; `launcher` wraps its command (in namespaces, say) and must
+    run it as its only child, or as itself."""
     port = free_port()
     full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
+    command = [sys.executable, "-m", "thumbservice"]
+    if launcher is not None:
+        command = launcher(command)
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "thumbservice", env=full_env, stdout=out, stderr=out
+            *command, env=full_env, stdout=out, stderr=out
         )
-    service = ServiceProcess(f"http://127.0.0.1:{port}", process, log)
+    service = ServiceProcess(f"http://127.0.0.1:{port}", process, log, process.pid)
     try:
         await _wait_until_up(service)
+        if launcher is not None:
+            (service.server_pid,) = _children(process.pid)
         yield service
     finally:
         if process.returncode is None:
-            process.terminate()
+            service.terminate()
             try:
                 await asyncio.wait_for(process.wait(), 30)
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found.extend(int(child) for child in listing.read_text().split())
+    return found
 
 
 @contextlib.asynccontextmanager

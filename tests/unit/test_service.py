@@ -10,6 +10,7 @@ from tests.support.fakes import (
     RecordingTelemetry,
     record,
 )
+from tests.support.waiting import until
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.errors import (
     ArchiveUnavailable,
@@ -36,13 +37,14 @@ class World:
         self.store = FakeStore()
         self.workspace = FakeWorkspace()
         self.telemetry = RecordingTelemetry()
+        self.admission = RenderAdmission(workers, queue_depth)
         self.service = ThumbnailService(
             self.archive,
             self.renderer,
             self.store,
             self.workspace,
             FrameRules(),
-            RenderAdmission(workers, queue_depth),
+            self.admission,
             telemetry=self.telemetry,
             deadline=deadline,
         )
@@ -150,7 +152,7 @@ async def test_store_down_image_still_renders_and_answers(world: World) -> None:
 async def test_identical_concurrent_misses_share_one_download_and_render(world: World) -> None:
     world.renderer.gate = asyncio.Event()
     tasks = [asyncio.create_task(world.ask(width="120")) for _ in range(10)]
-    await asyncio.sleep(0.01)
+    await until(lambda: world.telemetry.events["join"] == 9)  # all ten in, one rendering
     world.renderer.gate.set()
     results = await asyncio.gather(*tasks)
     assert len({r.key for r in results}) == 1
@@ -164,7 +166,7 @@ async def test_queue_full_is_refused_at_once() -> None:
     world = World(workers=1, queue_depth=1)
     world.renderer.gate = asyncio.Event()
     running = [asyncio.create_task(world.ask(width=str(100 + i))) for i in range(2)]
-    await asyncio.sleep(0.01)
+    await until(lambda: world.admission.admitted == 2)  # one rendering, one queued
     with pytest.raises(Overloaded) as refused:
         await world.ask(width="300")
     assert refused.value.retry_after > 0
@@ -214,7 +216,7 @@ async def test_image_answers_before_the_upload_and_the_url_waits_for_it(world: W
     json = asyncio.create_task(world.ask(width="90"))
     again = await world.ask(image="true", width="90")
     assert again.data == image.data and again.cache_hit
-    await asyncio.sleep(0.01)
+    await until(lambda: world.telemetry.events["miss"] == 2)  # the JSON request found the upload
     assert not json.done()  # a URL only once the object is stored
     world.store.put_gate.set()
     assert (await json).url
@@ -225,7 +227,7 @@ async def test_an_upload_the_store_refuses_is_a_503_for_the_url_only(world: Worl
     world.store.put_gate = asyncio.Event()
     image = await world.ask(image="true", width="91")
     json = asyncio.create_task(world.ask(width="91"))
-    await asyncio.sleep(0.01)
+    await until(lambda: world.telemetry.events["miss"] == 2)  # it waits for the upload now
     world.store.down = True
     world.store.put_gate.set()
     with pytest.raises(StoreUnavailable, match="could not be stored"):

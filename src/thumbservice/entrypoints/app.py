@@ -18,6 +18,7 @@ from aiohttp import web
 
 from thumbservice.entrypoints import handlers
 from thumbservice.entrypoints.containers import Container
+from thumbservice.entrypoints.directories import check_writable
 from thumbservice.entrypoints.middleware import cors, json_errors, make_observe
 from thumbservice.entrypoints.server import serve_until_signalled
 from thumbservice.entrypoints.settings import ConfigError, Settings
@@ -76,9 +77,12 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def load_settings() -> Settings:
-    """The environment's settings, or exit with status 2 and a message naming the variable."""
+    """The environment's settings, or exit with status 2 and a message naming the variable (a
+    bad value, or a directory to write that is not writable)."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        check_writable(settings)
+        return settings
     except ConfigError as err:
         print(f"thumbservice: configuration error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

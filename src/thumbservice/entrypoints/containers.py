@@ -76,6 +76,7 @@ async def _s3_store(settings: Settings) -> AsyncIterator[S3Store | None]:
         secret_key=_given(settings.aws_secret_access_key),
         endpoint_url=settings.storage_url,
         hot_timeout=settings.store_timeout,
+        public_url=settings.storage_public_url,
     ) as store:
         yield store
 
@@ -112,7 +113,7 @@ async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
         warm.cancel()
         with contextlib.suppress(BaseException):
             await warm
-        await asyncio.to_thread(renderer.close)
+        await renderer.aclose()
 
 
 async def _scratch(workspace: TempWorkspace) -> AsyncIterator[TempWorkspace]:
@@ -274,7 +275,7 @@ class Container(containers.DeclarativeContainer):
     rules = providers.Singleton(_rules, settings)
     admission = providers.Singleton(_admission, settings, telemetry)
     readiness = providers.Singleton(
-        Readiness, archive, store, settings.provided.readiness_cache_seconds
+        Readiness, archive, store, settings.provided.readiness_cache_seconds, renderer=renderer
     )
 
     service = providers.Resource(

@@ -261,11 +261,13 @@ def _operations() -> dict[str, Any]:
             "get": {
                 "operationId": "readyz",
                 "tags": ["service"],
-                "summary": "Readiness: the archive and the store are reachable",
+                "summary": (
+                    "Readiness: the archive and the store are reachable, the render workers run"
+                ),
                 "responses": {
                     "200": _answer("Ready", {"application/json": {"schema": report}}),
                     "503": _answer(
-                        "Not ready; says which of the two is not reachable",
+                        "Not ready; says which part is not, and why",
                         {"application/json": {"schema": report}},
                     ),
                 },
@@ -368,6 +370,10 @@ def openapi(max_size: int) -> dict[str, Any]:
                         "status": {"enum": ["ready", "not ready"]},
                         "archive": {"type": "string", "description": "`ok`, or what failed"},
                         "store": {"type": "string", "description": "`ok`, or what failed"},
+                        "renderer": {
+                            "type": "string",
+                            "description": "`ok`, or why the render workers cannot be relied on",
+                        },
                     },
                 },
             },

@@ -1,4 +1,7 @@
-"""Readiness: are the archive and the store reachable? Cheap, and cached for a few seconds."""
+"""Readiness: are the archive and the store reachable, can the render workers run a job?
+
+Cheap, and cached for a few seconds.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -17,20 +21,28 @@ CHECK_TIMEOUT = 3.0
 log = structlog.get_logger("thumbservice.readiness")
 
 
+class Checked(Protocol):
+    async def check(self) -> None:
+        """Raise (a ThumbnailError, in plain words) while this part cannot do its work."""
+        ...
+
+
 @dataclass(frozen=True)
 class ReadinessReport:
     archive: str
     store: str
+    renderer: str = "ok"
 
     @property
     def ready(self) -> bool:
-        return self.archive == "ok" and self.store == "ok"
+        return self.archive == "ok" and self.store == "ok" and self.renderer == "ok"
 
     def as_json(self) -> dict[str, str]:
         return {
             "status": "ready" if self.ready else "not ready",
             "archive": self.archive,
             "store": self.store,
+            "renderer": self.renderer,
         }
 
 
@@ -41,9 +53,11 @@ class Readiness:
         store: ObjectStore,
         cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        renderer: Checked | None = None,
     ) -> None:
         self.archive = archive
         self.store = store
+        self.renderer = renderer
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._last: tuple[float, ReadinessReport] | None = None
@@ -54,12 +68,18 @@ class Readiness:
             now = self.clock()
             if self._last is not None and now - self._last[0] < self.cache_seconds:
                 return self._last[1]
-            archive, store = await asyncio.gather(
-                _probe(self.archive.check), _probe(self.store.check)
+            archive, store, renderer = await asyncio.gather(
+                _probe(self.archive.check),
+                _probe(self.store.check),
+                _probe(self.renderer.check if self.renderer is not None else _nothing),
             )
-            report = ReadinessReport(archive, store)
+            report = ReadinessReport(archive, store, renderer)
             self._last = (self.clock(), report)
             return report
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _probe(check: Callable[[], Awaitable[None]]) -> str:

@@ -207,6 +207,8 @@ class Settings(BaseSettings):
     local_store_dir: Path = Path("var/thumbnails")
     local_store_secret: str = Field(default_factory=lambda: secrets.token_hex(32), repr=False)
     public_url: OptionalUrl = None
+    # The store's endpoint as clients reach it, for the URLs handed out only (None: STORAGE_URL).
+    storage_public_url: OptionalUrl = None
     archive_source: Annotated[Literal["http", "samples"], BeforeValidator(_lower)] = "http"
     sample_archive_dir: Path = Path("var/sample-archive")
     host: str = "0.0.0.0"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Sequence
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -18,6 +21,15 @@ from thumbservice.domain.spec import ThumbnailSpec
 
 log = structlog.get_logger("thumbservice.renderer")
 
+UNHEALTHY_REPLACEMENTS = 3
+"""Pools replaced (a worker died or overran RENDER_TIMEOUT) within UNHEALTHY_WINDOW: not ready."""
+UNHEALTHY_WINDOW = 60.0
+PROBE_PATIENCE = 2.0
+"""Seconds a readiness check waits for workers being tried; the try itself goes on."""
+
+WORKERS_STOP_AT_START = "The render workers stop as they start; see the log"
+WORKERS_CANNOT_START = "The render workers cannot be started; see the log"
+
 
 class ProcessPoolRenderer:
     """ImageRenderer running `render_worker.render` in a pool of `workers` processes.
@@ -27,6 +39,11 @@ class ProcessPoolRenderer:
     limit of `memory_limit` bytes (None: none). A job that hits the limit answers FrameTooLarge
     and the pool is renewed, the jobs still running finishing in the old one; a worker that dies
     (killed) breaks the pool, which is then replaced, and its job answers RenderFailed.
+
+    `check()` is its part of readiness: it fails while the workers cannot run a job (they die as
+    they start, or cannot be started: it then tries fresh workers itself, since a replica out of
+    rotation gets no job that would) and while the pool has been replaced UNHEALTHY_REPLACEMENTS
+    times within UNHEALTHY_WINDOW seconds.
     """
 
     def __init__(
@@ -40,6 +57,7 @@ class ProcessPoolRenderer:
         log_format: str = "json",
         renderer: str = "fast",
         memory_limit: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if renderer not in render_worker.RENDERERS:
             raise ValueError(f"unknown renderer {renderer!r}")
@@ -50,28 +68,84 @@ class ProcessPoolRenderer:
         self.renderer = renderer
         self.memory_limit = memory_limit
         self.worker_settings = (log_level, log_format, renderer, memory_limit)
+        self.clock = clock
         self._pool: ProcessPoolExecutor | None = None
+        self._proven = False  # a job has run to its end in the current pool
+        self._failing: str | None = None  # why the workers cannot run a job, while they cannot
+        self._replaced: deque[float] = deque()  # when pools were replaced, oldest first
+        self._probe: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self._pool is None:
+            self._proven = False
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=render_worker.init_worker,
-                initargs=self.worker_settings,
+                # The server's pid, for a worker to tell whether the server is still its parent.
+                initargs=(*self.worker_settings, os.getpid()),
             )
 
     async def warm(self) -> None:
-        """Start every worker now rather than on the first request."""
+        """Start every worker now rather than on the first request.
+
+        Workers that cannot start are logged and remembered for readiness, not raised.
+        """
         self.start()
-        assert self._pool is not None
+        pool = self._pool
+        assert pool is not None
         loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(
-                loop.run_in_executor(self._pool, render_worker.warm_up, self.renderer)
-                for _ in range(self.workers)
+        try:
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, render_worker.warm_up, self.renderer)
+                    for _ in range(self.workers)
+                )
             )
-        )
+        except BrokenProcessPool:
+            self._cannot_run(pool, WORKERS_STOP_AT_START)
+            self._replace(pool)
+        except Exception as err:  # could not start a process, ...
+            log.error("render_workers_not_started", error=f"{type(err).__name__}: {err}")
+            self._cannot_run(pool, WORKERS_CANNOT_START)
+        else:
+            self._ran_a_job(pool)
+
+    async def check(self) -> None:
+        """Raise RenderFailed, in plain words, while the workers cannot be relied on."""
+        if self._failing is not None:
+            if self._probe is None or self._probe.done():
+                self._probe = asyncio.create_task(self.warm())
+            await asyncio.wait({self._probe}, timeout=PROBE_PATIENCE)
+            if self._failing is not None:
+                raise RenderFailed(self._failing)
+        now = self.clock()
+        while self._replaced and now - self._replaced[0] > UNHEALTHY_WINDOW:
+            self._replaced.popleft()
+        if len(self._replaced) >= UNHEALTHY_REPLACEMENTS:
+            raise RenderFailed(
+                f"The render workers were replaced {len(self._replaced)} times in the last "
+                f"{UNHEALTHY_WINDOW:g} s (they died or overran the render timeout); see the log"
+            )
+
+    def _ran_a_job(self, pool: ProcessPoolExecutor) -> None:
+        if pool is self._pool:
+            self._proven = True
+            if self._failing is not None:
+                log.info("render_workers_recovered")
+            self._failing = None
+
+    def _cannot_run(self, pool: ProcessPoolExecutor, reason: str) -> None:
+        if pool is self._pool and self._failing is None:
+            log.error("render_workers_failing", reason=reason)
+        self._failing = reason
+
+    async def aclose(self) -> None:
+        """Stop trying workers for readiness, then close the pool (off the event loop)."""
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
+        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -103,17 +177,23 @@ class ProcessPoolRenderer:
                 f"The render took longer than {self.render_timeout:g} s and was stopped"
             ) from None
         except BrokenProcessPool:
+            if pool is self._pool and not self._proven:  # no job has ever ended in this pool
+                self._cannot_run(pool, WORKERS_STOP_AT_START)
             self._replace(pool)
             raise RenderFailed("A render worker died while rendering; retry the request") from None
         except OutOfMemory as err:
             # The worker's heap may be left fragmented near its limit: renew the pool.
+            self._ran_a_job(pool)
             self._renew(pool)
             raise FrameTooLarge(err.message) from None
         except ThumbnailError:
+            self._ran_a_job(pool)
             raise
         except Exception as err:  # the pool itself failed (could not start a process, ...)
             log.error("render_failed", error=f"{type(err).__name__}: {err}")
+            self._cannot_run(pool, WORKERS_CANNOT_START)
             raise RenderFailed("The renderer failed; retry the request") from None
+        self._ran_a_job(pool)
         if outcome.aligned is False:
             log.warning("color_alignment_fallback", reason=outcome.note)
         return outcome.data
@@ -121,6 +201,8 @@ class ProcessPoolRenderer:
     def _replace(self, broken: ProcessPoolExecutor, kill: bool = False) -> None:
         if self._pool is broken:
             log.error("render_pool_replaced", workers=self.workers, stuck=kill)
+            if self._failing is None:  # workers that cannot start are a reason of their own
+                self._replaced.append(self.clock())
             if kill:
                 for process in list(getattr(broken, "_processes", {}).values()):
                     process.kill()

@@ -58,27 +58,39 @@ class RenderOutcome:
 
 
 def init_worker(
-    log_level: str, log_format: str, renderer: str = "fast", memory_limit: int | None = None
+    log_level: str,
+    log_format: str,
+    renderer: str = "fast",
+    memory_limit: int | None = None,
+    parent_pid: int | None = None,
 ) -> None:
-    """A new worker process: log as the server does, cap its memory, import its renderer."""
-    _die_with_parent()
+    """A new worker process: log as the server does, cap its memory, import its renderer.
+
+    `parent_pid` is the server's pid, as the pool that started this worker saw it.
+    """
+    _die_with_parent(parent_pid)
     configure_logging(log_level, log_format)
     apply_memory_limit(memory_limit)
     renderer_module(renderer)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int | None) -> None:
     """Ask Linux to SIGKILL this worker when the server dies, however it dies.
 
     A server killed with SIGKILL (or by the OOM killer) cannot stop its pool, and a worker waiting
     on the pool's pipe would wait for ever. Elsewhere than Linux this does nothing.
+
+    The server may have died before the request took effect: the worker then has another parent
+    than the one that started it, and exits. The check compares with the server's own pid, never
+    with 1: in a container the server itself is PID 1 (the image's exec-form ENTRYPOINT), and a
+    worker whose parent is 1 is then a worker whose server is alive.
     """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the server died before the request took effect
+    if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)
 
 

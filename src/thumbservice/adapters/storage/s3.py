@@ -48,9 +48,13 @@ class S3Store:
         hot_client: Any | None = None,
         hot_timeout: float | None = None,
         region: str = "us-east-1",
+        signing_client: Any | None = None,
     ) -> None:
         self.client = client
         self.hot_client = hot_client if hot_client is not None else client
+        # URLs handed to callers are signed for the endpoint they reach the store by, which may
+        # not be the one this service uses (STORAGE_PUBLIC_URL).
+        self.signing_client = signing_client if signing_client is not None else self.hot_client
         self.bucket = bucket
         self.hot_timeout = hot_timeout
         self.region = region
@@ -116,7 +120,7 @@ class S3Store:
 
     async def url_for(self, key: str, expires_in: int) -> str:
         try:
-            url: str = await self.hot_client.generate_presigned_url(
+            url: str = await self.signing_client.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": self.bucket, "Key": key},
                 ExpiresIn=expires_in,
@@ -232,8 +236,13 @@ async def open_s3_store(
     secret_key: str | None,
     endpoint_url: str | None,
     hot_timeout: float,
+    public_url: str | None = None,
 ) -> AsyncIterator[S3Store]:
-    """The app's S3 store: both clients open, the bucket created if it is missing."""
+    """The app's S3 store: both clients open, the bucket created if it is missing.
+
+    With `public_url`, a third client signs the URLs handed out for that endpoint (path-style):
+    the one clients reach the store by when this service reaches it by another name.
+    """
     session = get_session()
     async with AsyncExitStack() as stack:
         client, hot = [
@@ -250,6 +259,26 @@ async def open_s3_store(
             )
             for read_timeout, attempts in ((UPLOAD_READ_TIMEOUT, 2), (hot_timeout, 1))
         ]
-        store = S3Store(client, bucket, hot_client=hot, hot_timeout=hot_timeout, region=region)
+        signing = None
+        if public_url is not None:  # only ever signs: generate_presigned_url sends nothing
+            signing = await stack.enter_async_context(
+                open_s3_client(
+                    region=region,
+                    access_key=access_key,
+                    secret_key=secret_key,
+                    endpoint_url=public_url,
+                    read_timeout=hot_timeout,
+                    attempts=1,
+                    session=session,
+                )
+            )
+        store = S3Store(
+            client,
+            bucket,
+            hot_client=hot,
+            hot_timeout=hot_timeout,
+            region=region,
+            signing_client=signing,
+        )
         await store.ensure_bucket()
         yield store
