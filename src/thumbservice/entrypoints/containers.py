@@ -3,7 +3,9 @@
 Everything that has to happen before the first request, and be undone after the last, is a
 resource here, started by `init_resources()` and stopped by `shutdown_resources()`:
 
-- `http_session`: the archive's one ClientSession (only with `ARCHIVE_SOURCE=http`);
+- `http_session`: the session of the archive's API (only with `ARCHIVE_SOURCE=http`);
+- `download_session`: the session of file downloads, which never shares a connection with
+  calls that carry a caller's Authorization (only with `ARCHIVE_SOURCE=http`);
 - `s3_store`: the one S3 client, with the bucket created if it is missing (only with S3);
 - `renderer`: the render workers, started and warmed up in the background;
 - `scratch`: scratch directories of dead processes removed at start, this one's at stop;
@@ -29,7 +31,7 @@ import aiohttp
 import structlog
 from dependency_injector import containers, providers
 
-from thumbservice.adapters.archive.http import HttpArchive, open_session
+from thumbservice.adapters.archive.http import HttpArchive, open_download_session, open_session
 from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
 from thumbservice.adapters.observability.logs import configure_logging
@@ -57,6 +59,17 @@ async def _http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSessi
         yield None
         return
     session = await open_session()
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+async def _download_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession | None]:
+    if settings.archive_source != "http":
+        yield None
+        return
+    session = await open_download_session()
     try:
         yield session
     finally:
@@ -234,6 +247,7 @@ class Container(containers.DeclarativeContainer):
 
     # ArchiveGateway
     http_session = providers.Resource(_http_session, settings)
+    download_session = providers.Resource(_download_session, settings)
     sample_frames = providers.Callable(_sample_frames, settings.provided.sample_archive_dir)
     archive = providers.Selector(
         settings.provided.archive_source,
@@ -241,6 +255,7 @@ class Container(containers.DeclarativeContainer):
             HttpArchive,
             http_session,
             settings.provided.archive_api_url,
+            download_session=download_session,
             metadata_timeout=settings.provided.archive_timeout,
             list_timeout=settings.provided.archive_list_timeout,
             download_timeout=settings.provided.download_timeout,
