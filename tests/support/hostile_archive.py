@@ -144,15 +144,16 @@ class Stall(Behaviour):
 
 @dataclass
 class Trickle(Behaviour):
-    """The honest answer, `size` bytes every `interval` seconds."""
+    """The honest answer (or `document` as JSON), `size` bytes every `interval` seconds."""
 
     interval: float = 0.2
     size: int = 1
+    document: Any = None
 
     async def answer(
         self, archive: HostileArchive, honest: Answer, writer: asyncio.StreamWriter
     ) -> bool:
-        data = honest.encode()
+        data = (honest if self.document is None else json_answer(self.document)).encode()
         for start in range(0, len(data), self.size):
             writer.write(data[start : start + self.size])
             await writer.drain()
