@@ -31,6 +31,7 @@ import aiohttp
 import structlog
 from dependency_injector import containers, providers
 
+from thumbservice.adapters.archive.coalescing import CoalescingArchive
 from thumbservice.adapters.archive.http import HttpArchive, open_download_session, open_session
 from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
@@ -249,7 +250,7 @@ class Container(containers.DeclarativeContainer):
     http_session = providers.Resource(_http_session, settings)
     download_session = providers.Resource(_download_session, settings)
     sample_frames = providers.Callable(_sample_frames, settings.provided.sample_archive_dir)
-    archive = providers.Selector(
+    chosen_archive = providers.Selector(
         settings.provided.archive_source,
         http=providers.Singleton(
             HttpArchive,
@@ -260,8 +261,16 @@ class Container(containers.DeclarativeContainer):
             list_timeout=settings.provided.archive_list_timeout,
             download_timeout=settings.provided.download_timeout,
             max_download_bytes=settings.provided.max_download_bytes,
+            max_answer_bytes=settings.provided.archive_max_answer_bytes,
         ),
         samples=providers.Singleton(_sample_archive, settings),
+    )
+    # One frame's lookups never take the whole connection pool (adapters/archive/coalescing.py).
+    archive = providers.Singleton(
+        CoalescingArchive,
+        chosen_archive,
+        per_frame=settings.provided.archive_calls_per_frame,
+        patience=settings.provided.archive_timeout,
     )
 
     # ObjectStore; `signed_urls` is the store the app serves itself, if it is that kind.
