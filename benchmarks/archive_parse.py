@@ -1,8 +1,8 @@
 """What a large archive answer costs the event loop while it is parsed.
 
-A 1,000-record page is about 2 MB; `ARCHIVE_MAX_ANSWER_BYTES` (8 MiB) bounds what is read. This
-parses a page of 10,000 records (7.9 MB, just under the limit) three ways, in one run, while a ticker on the loop measures
-the longest the loop went without running (its worst lag):
+A 1,000-record page is about 2 MB; `ARCHIVE_MAX_ANSWER_BYTES` (8 MiB) bounds what is read.
+This parses a page of 10,000 records (7.9 MB, just under the limit) three ways, in one run,
+while a ticker on the loop measures the longest the loop went without running (its worst lag):
 
 - on the loop, `json.loads` (the baseline: what the adapter did before);
 - in a thread, `json.loads` (C code that holds the GIL throughout);
