@@ -36,7 +36,10 @@ async def test_ten_identical_cold_requests_share_one_download_and_render(
     urls = {(await r.json())["url"].split("?")[0] for r in responses}
     assert len(urls) == 1
     assert archive.downloads[101] == 1
-    assert len([p for p, _ in archive.lookups if p.startswith("/frames/101/")]) == 10
+    # Every request is checked; identical lookups in flight with the same Authorization (here:
+    # none) share one call (adapters/archive/coalescing.py), so there are at most ten.
+    lookups = [auth for p, auth in archive.lookups if p.startswith("/frames/101/")]
+    assert 1 <= len(lookups) <= 10 and set(lookups) == {None}
     text = await (await client.get("/metrics")).text()
     assert metric(text, "thumbservice_renders_total", kind="bw") == 1
     assert metric(text, "thumbservice_single_flight_joins_total") == 9
@@ -122,7 +125,8 @@ async def test_thumbnail_size_limit(make_client) -> None:  # type: ignore[no-unt
 
 
 async def test_overall_deadline(make_client, archive: ArchiveStub) -> None:  # type: ignore[no-untyped-def]
-    client = await make_client(request_deadline=0.5)
+    # The stall stays within DOWNLOAD_TIMEOUT, which bounds the whole download.
+    client = await make_client(request_deadline=0.5, download_timeout=30.0)
     archive.file_fault = Fault(stall=5.0)
     started = time.perf_counter()
     response = await client.get("/101/?width=55")

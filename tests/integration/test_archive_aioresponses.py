@@ -27,7 +27,9 @@ TOKEN = "Token 0123456789abcdef"
 @pytest.fixture
 async def archive() -> AsyncIterator[HttpArchive]:
     async with aiohttp.ClientSession() as session:
-        yield HttpArchive(session, ROOT, max_download_bytes=1000)
+        archive = HttpArchive(session, ROOT, max_download_bytes=1000)
+        yield archive
+        await archive.close()
 
 
 @pytest.fixture
@@ -63,7 +65,12 @@ async def test_basename_search_uses_the_exact_index(
 ) -> None:
     mocked.get(
         f"{ROOT}frames/?basename_exact=ogg-e91",
-        payload={"count": 1, "next": None, "previous": None, "results": [{"id": 1}]},
+        payload={
+            "count": 1,
+            "next": None,
+            "previous": None,
+            "results": [{"id": 1, "basename": "ogg-e91"}],
+        },
     )
     assert [f.id for f in await archive.find_by_basename("ogg-e91", TOKEN)] == [1]
 
@@ -73,8 +80,8 @@ async def test_request_listing_follows_pagination(
 ) -> None:
     first = re.compile(r"^http://archive\.test/frames/\?.*request_id=7.*$")
     second = f"{ROOT}frames/?offset=1000&request_id=7"
-    mocked.get(first, payload={"count": 2, "next": second, "results": [{"id": 1}]})
-    mocked.get(second, payload={"count": 2, "next": None, "results": [{"id": 2}]})
+    mocked.get(first, payload={"count": 2, "next": second, "results": [{"id": 1, "request_id": 7}]})
+    mocked.get(second, payload={"count": 2, "next": None, "results": [{"id": 2, "request_id": 7}]})
     frames = await archive.list_observing_request_frames(7, 91, TOKEN)
     assert [f.id for f in frames] == [1, 2]
     assert sent_headers(mocked, "GET", second) == {"Authorization": TOKEN}
@@ -86,9 +93,11 @@ async def test_authorization_never_follows_a_link_to_another_host(
     elsewhere = "http://evil.test/frames/?offset=1000"
     mocked.get(
         re.compile(r"^http://archive\.test/frames/\?.*$"),
-        payload={"count": 2, "next": elsewhere, "results": [{"id": 1}]},
+        payload={"count": 2, "next": elsewhere, "results": [{"id": 1, "request_id": 7}]},
     )
-    mocked.get(elsewhere, payload={"count": 2, "next": None, "results": [{"id": 2}]})
+    mocked.get(
+        elsewhere, payload={"count": 2, "next": None, "results": [{"id": 2, "request_id": 7}]}
+    )
     await archive.list_observing_request_frames(7, 91, TOKEN)
     assert "Authorization" not in sent_headers(mocked, "GET", elsewhere)
 

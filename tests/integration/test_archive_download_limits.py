@@ -38,10 +38,14 @@ async def test_the_limit_is_enforced_while_streaming(server: TestServer, tmp_pat
     frame = Frame.from_record(
         {"id": 1, "filename": "file.fits.fz", "url": str(server.make_url("/file.fits.fz"))}
     )
-    async with aiohttp.ClientSession() as session:
-        small = HttpArchive(session, "http://archive.invalid/", max_download_bytes=10_000)
+    async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as files:
+        small = HttpArchive(
+            session, "http://archive.invalid/", download_session=files, max_download_bytes=10_000
+        )
         with pytest.raises(FrameTooLarge, match="larger than the limit of 10000 bytes"):
             await small.download(frame, tmp_path / "f.fits.fz")
         assert list(tmp_path.iterdir()) == []
-        roomy = HttpArchive(session, "http://archive.invalid/", max_download_bytes=1 << 20)
+        roomy = HttpArchive(
+            session, "http://archive.invalid/", download_session=files, max_download_bytes=1 << 20
+        )
         assert await roomy.download(frame, tmp_path / "f.fits.fz") == 64 * 1024

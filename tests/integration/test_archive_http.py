@@ -50,7 +50,9 @@ async def stub(files: dict[int, Path]) -> AsyncIterator[ArchiveStub]:
 @pytest.fixture
 async def archive(stub: ArchiveStub) -> AsyncIterator[HttpArchive]:
     async with aiohttp.ClientSession() as session:
-        yield HttpArchive(session, stub.root, metadata_timeout=0.5, list_timeout=0.5)
+        archive = HttpArchive(session, stub.root, metadata_timeout=0.5, list_timeout=0.5)
+        yield archive
+        await archive.close()
 
 
 async def test_lookups_forward_authorization_and_respect_permissions(

@@ -3,7 +3,9 @@
 Everything that has to happen before the first request, and be undone after the last, is a
 resource here, started by `init_resources()` and stopped by `shutdown_resources()`:
 
-- `http_session`: the archive's one ClientSession (only with `ARCHIVE_SOURCE=http`);
+- `http_session`: the session of the archive's API (only with `ARCHIVE_SOURCE=http`);
+- `download_session`: the session of file downloads, which never shares a connection with
+  calls that carry a caller's Authorization (only with `ARCHIVE_SOURCE=http`);
 - `s3_store`: the one S3 client, with the bucket created if it is missing (only with S3);
 - `renderer`: the render workers, started and warmed up in the background;
 - `scratch`: scratch directories of dead processes removed at start, this one's at stop;
@@ -29,7 +31,8 @@ import aiohttp
 import structlog
 from dependency_injector import containers, providers
 
-from thumbservice.adapters.archive.http import HttpArchive, open_session
+from thumbservice.adapters.archive.coalescing import CoalescingArchive
+from thumbservice.adapters.archive.http import HttpArchive, open_download_session, open_session
 from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
 from thumbservice.adapters.observability.logs import configure_logging
@@ -57,6 +60,17 @@ async def _http_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSessi
         yield None
         return
     session = await open_session()
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+async def _download_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession | None]:
+    if settings.archive_source != "http":
+        yield None
+        return
+    session = await open_download_session()
     try:
         yield session
     finally:
@@ -235,19 +249,29 @@ class Container(containers.DeclarativeContainer):
 
     # ArchiveGateway
     http_session = providers.Resource(_http_session, settings)
+    download_session = providers.Resource(_download_session, settings)
     sample_frames = providers.Callable(_sample_frames, settings.provided.sample_archive_dir)
-    archive = providers.Selector(
+    chosen_archive = providers.Selector(
         settings.provided.archive_source,
         http=providers.Singleton(
             HttpArchive,
             http_session,
             settings.provided.archive_api_url,
+            download_session=download_session,
             metadata_timeout=settings.provided.archive_timeout,
             list_timeout=settings.provided.archive_list_timeout,
             download_timeout=settings.provided.download_timeout,
             max_download_bytes=settings.provided.max_download_bytes,
+            max_answer_bytes=settings.provided.archive_max_answer_bytes,
         ),
         samples=providers.Singleton(_sample_archive, settings),
+    )
+    # One frame's lookups never take the whole connection pool (adapters/archive/coalescing.py).
+    archive = providers.Singleton(
+        CoalescingArchive,
+        chosen_archive,
+        per_frame=settings.provided.archive_calls_per_frame,
+        patience=settings.provided.archive_timeout,
     )
 
     # ObjectStore; `signed_urls` is the store the app serves itself, if it is that kind.

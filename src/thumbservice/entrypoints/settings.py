@@ -245,6 +245,8 @@ class Settings(BaseSettings):
     retry_after: Annotated[Count, Field(ge=1)] = DEFAULT_RETRY_AFTER
     url_expiry: Annotated[Count, Field(ge=1, le=ONE_WEEK)] = ONE_WEEK
     memory_cache_bytes: Bytes = 64 * 1024 * 1024
+    archive_max_answer_bytes: Annotated[Bytes, Field(ge=1024)] = 8 * 1024 * 1024
+    archive_calls_per_frame: Annotated[Count, Field(ge=1)] = 4
 
     # Logs.
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = (
