@@ -18,8 +18,14 @@ from aiohttp import web
 
 from thumbservice.entrypoints import handlers
 from thumbservice.entrypoints.containers import Container
+from thumbservice.entrypoints.headers import on_response_prepare
 from thumbservice.entrypoints.middleware import cors, json_errors, make_observe
-from thumbservice.entrypoints.server import serve_until_signalled
+from thumbservice.entrypoints.server import (
+    CONNECTION_LIMITS,
+    ConnectionLimits,
+    pace_large_bodies,
+    serve_until_signalled,
+)
 from thumbservice.entrypoints.settings import ConfigError, Settings
 
 CONTAINER = web.AppKey("container", Container)
@@ -34,6 +40,15 @@ def create_app(container: Container) -> web.Application:
         middlewares=[make_observe(container.telemetry()), cors, json_errors(settings.retry_after)]
     )
     app[CONTAINER] = container
+    app[CONNECTION_LIMITS] = ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        send_timeout=settings.send_timeout,
+        max_connections=settings.max_connections,
+        on_close=container.telemetry().connection_closed,
+    )
+    app.on_response_prepare.append(on_response_prepare)
+    app.on_response_prepare.append(pace_large_bodies)
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get("/", handlers.index)
     app.router.add_get("/robots.txt", handlers.robots)

@@ -11,11 +11,16 @@ from dependency_injector.wiring import Provide, inject
 from thumbservice.domain.service import ONE_WEEK, Thumbnail, ThumbnailService
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 from thumbservice.entrypoints import docs, pages
+from thumbservice.entrypoints.headers import page_policy
 from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.readiness import Readiness
 from thumbservice.entrypoints.settings import Settings
 
 IMAGE_CACHE_CONTROL = "private, max-age=86400"
+
+_INDEX_STYLE = pages.INDEX_HTML.split("<style>", 1)[1].split("</style>", 1)[0]
+INDEX_POLICY = page_policy(style=_INDEX_STYLE)
+DOCS_POLICY = page_policy()
 
 
 class SignedUrlStore(Protocol):
@@ -110,7 +115,11 @@ async def openapi_json(
 
 
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(text=docs.DOCS_HTML, content_type="text/html")
+    return web.Response(
+        text=docs.DOCS_HTML,
+        content_type="text/html",
+        headers={"Content-Security-Policy": DOCS_POLICY},
+    )
 
 
 async def docs_asset(request: web.Request) -> web.Response:
@@ -125,7 +134,11 @@ async def docs_asset(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text=pages.INDEX_HTML, content_type="text/html")
+    return web.Response(
+        text=pages.INDEX_HTML,
+        content_type="text/html",
+        headers={"Content-Security-Policy": INDEX_POLICY},
+    )
 
 
 async def robots(request: web.Request) -> web.Response:

@@ -34,7 +34,9 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
     "Access-Control-Max-Age": "86400",
 }
-DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID, If-None-Match"
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID, If-None-Match, X-Requested-With"
+"""The request headers a page of another origin may send: a fixed list, never what a preflight
+asked for (which would reflect whatever a caller wrote)."""
 
 STATUS: list[tuple[type[errors.ThumbnailError], int]] = [
     (errors.InvalidParameter, 400),
@@ -96,10 +98,13 @@ def make_observe(telemetry: RequestMetrics) -> Middleware:
 async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Open to every origin: browser apps send Authorization, so every call is preflighted."""
     if request.method == "OPTIONS":
-        allowed = request.headers.get("Access-Control-Request-Headers") or DEFAULT_ALLOWED_HEADERS
         return web.Response(
             status=204,
-            headers={**CORS_HEADERS, **PREFLIGHT_HEADERS, "Access-Control-Allow-Headers": allowed},
+            headers={
+                **CORS_HEADERS,
+                **PREFLIGHT_HEADERS,
+                "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+            },
         )
     try:
         response = await handler(request)

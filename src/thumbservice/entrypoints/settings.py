@@ -136,6 +136,13 @@ def _memory_limit(value: object) -> object:
     return size
 
 
+def _auto_count(value: object) -> object:
+    """`auto` (None: the code's own choice) or a whole number."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    return _whole_number(value)
+
+
 def _lease_prefix(value: str) -> str:
     """A folder of the bucket of its own (`leases/`), for a lifecycle rule to name."""
     value = value.strip("/") + "/"
@@ -226,6 +233,9 @@ class Settings(BaseSettings):
     store_timeout: Seconds = DEFAULT_STORE_TIMEOUT
     cache_existence_ttl: Annotated[float, BeforeValidator(_seconds), Field(ge=0)] = 3600.0
     shutdown_timeout: Seconds = 30.0
+    header_timeout: Seconds = 10.0
+    keepalive_timeout: Seconds = 75.0
+    send_timeout: Seconds = 30.0
 
     # Rendering.
     renderer: Annotated[Literal["fast", "fits2image"], BeforeValidator(_lower)] = "fast"
@@ -243,6 +253,10 @@ class Settings(BaseSettings):
     retry_after: Annotated[Count, Field(ge=1)] = DEFAULT_RETRY_AFTER
     url_expiry: Annotated[Count, Field(ge=1, le=ONE_WEEK)] = ONE_WEEK
     memory_cache_bytes: Bytes = 64 * 1024 * 1024
+    # None: half the process's file limit (entrypoints/server.py).
+    max_connections: Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_auto_count)] = (
+        None
+    )
 
     # Logs.
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = (
