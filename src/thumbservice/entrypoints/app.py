@@ -19,10 +19,17 @@ from aiohttp import web
 from thumbservice.entrypoints import handlers
 from thumbservice.entrypoints.containers import Container
 from thumbservice.entrypoints.headers import on_response_prepare
-from thumbservice.entrypoints.middleware import cors, json_errors, make_observe
+from thumbservice.entrypoints.middleware import (
+    answer_when_stopped,
+    cors,
+    json_errors,
+    make_observe,
+)
 from thumbservice.entrypoints.server import (
     CONNECTION_LIMITS,
+    STOPPING,
     ConnectionLimits,
+    Stopping,
     pace_large_bodies,
     serve_until_signalled,
 )
@@ -36,10 +43,17 @@ log = structlog.get_logger("thumbservice.app")
 def create_app(container: Container) -> web.Application:
     """The app for a container built from settings (`Container(settings=...)`)."""
     settings: Settings = container.settings()
+    stopping = Stopping(settings.shutdown_timeout)
     app = web.Application(
-        middlewares=[make_observe(container.telemetry()), cors, json_errors(settings.retry_after)]
+        middlewares=[
+            make_observe(container.telemetry()),
+            cors,
+            answer_when_stopped(stopping, settings.retry_after),
+            json_errors(settings.retry_after),
+        ]
     )
     app[CONTAINER] = container
+    app[STOPPING] = stopping
     app[CONNECTION_LIMITS] = ConnectionLimits(
         header_timeout=settings.header_timeout,
         keepalive_timeout=settings.keepalive_timeout,
@@ -85,6 +99,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # In order: the work under way (renders, uploads, the leases they hold) finishes or is
+        # cancelled within the time left, and only then do the clients it uses close.
+        stopping = app.get(STOPPING)
+        patience = stopping.remaining() if stopping is not None else settings.shutdown_timeout
+        service = await _resolved(container.service())
+        log.info("work_draining", patience=round(patience, 3))
+        cancelled = await service.stop(patience)
+        log.info("work_stopped", cancelled=cancelled)
         await _resolved(container.shutdown_resources())
         container.unwire()
         log.info("stopped")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from thumbservice.domain import errors
+from thumbservice.entrypoints.server import Stopping
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -113,6 +115,33 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     response.headers.update(CORS_HEADERS)
     return response
+
+
+def answer_when_stopped(stopping: Stopping, retry_after: int) -> Middleware:
+    """A request still running when shutdown's time for requests is up gets a 503 saying so,
+    rather than a connection dropped without an answer (`Stopping`)."""
+
+    @web.middleware
+    async def stopped(request: web.Request, handler: Handler) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        stopping.track(task)
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            if not stopping.cut or task.uncancel() > 0:
+                raise
+            response = web.json_response(
+                {"message": "The service is stopping; retry in a few seconds"},
+                status=503,
+                headers={"Retry-After": str(retry_after)},
+            )
+            response.force_close()
+            return response
+        finally:
+            stopping.untrack(task)
+
+    return stopped
 
 
 def json_errors(retry_after: int) -> Middleware:

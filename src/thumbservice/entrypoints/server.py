@@ -80,6 +80,57 @@ class ConnectionLimits:
 CONNECTION_LIMITS = web.AppKey("connection_limits", ConnectionLimits)
 """The app's limits (`create_app` sets them from the settings); the defaults when absent."""
 
+REQUEST_SHARE = 0.75
+"""Of SHUTDOWN_TIMEOUT, the share requests under way have to finish (the rest: uploads)."""
+ANSWER_GRACE = 1.0
+"""Seconds a request answered 503 at the cut has to write its answer."""
+
+
+class Stopping:
+    """The stop of the process, in order, within `patience` seconds (SHUTDOWN_TIMEOUT):
+
+    1. stop accepting connections, close the idle ones;
+    2. let the requests under way finish for `REQUEST_SHARE` of the time; the ones still
+       running then are answered 503 (`cut`), never left without an answer;
+    3. the app's cleanup: the use case's work under way (renders, uploads, their leases)
+       gets what is `remaining()`, then the clients (store, archive) close.
+    """
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience
+        self.cut = False
+        self._started: float | None = None
+        self._requests: set[asyncio.Task[Any]] = set()
+
+    @property
+    def request_patience(self) -> float:
+        return self.patience * REQUEST_SHARE
+
+    def begin(self) -> None:
+        self._started = asyncio.get_running_loop().time()
+
+    def remaining(self) -> float:
+        if self._started is None:
+            return self.patience
+        return max(0.0, self.patience - (asyncio.get_running_loop().time() - self._started))
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        self._requests.add(task)
+
+    def untrack(self, task: asyncio.Task[Any]) -> None:
+        self._requests.discard(task)
+
+    def cut_requests(self) -> None:
+        """Time is up for requests: each still running is cancelled and answers 503."""
+        self.cut = True
+        if self._requests:
+            log.warning("requests_cut_at_shutdown", count=len(self._requests))
+        for task in self._requests:
+            task.cancel()
+
+
+STOPPING = web.AppKey("stopping", Stopping)
+
 CORS_ORIGIN = {"Access-Control-Allow-Origin": "*"}
 
 MAX_REQUEST_LINE = 32 * 1024
@@ -276,6 +327,22 @@ class Runner(web.AppRunner):
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         kwargs.setdefault("max_line_size", MAX_REQUEST_LINE)
         super().__init__(app, **kwargs)
+
+    async def cleanup(self) -> None:
+        stopping = self._app.get(STOPPING)
+        if stopping is None or self.server is None:
+            await super().cleanup()
+            return
+        stopping.begin()
+        log.info("stopping", patience=stopping.patience)
+        self._shutdown_timeout = stopping.request_patience + ANSWER_GRACE
+        cut = asyncio.get_running_loop().call_later(
+            stopping.request_patience, stopping.cut_requests
+        )
+        try:
+            await super().cleanup()
+        finally:
+            cut.cancel()
 
     async def _make_server(self) -> web.Server:
         limits = self._app.get(CONNECTION_LIMITS) or ConnectionLimits()
