@@ -42,21 +42,37 @@ async def test_sharing_a_render_never_shares_permission(
     assert stranger.status == 404
 
 
-async def test_a_full_queue_answers_503_with_retry_after_at_once(
+async def test_full_downloads_answer_503_with_retry_after_at_once(
     make_client, archive: ArchiveStub
 ) -> None:  # type: ignore[no-untyped-def]
-    client = await make_client(render_workers=1, render_queue_depth=0, retry_after=7)
+    client = await make_client(max_downloads=1, retry_after=7)
     archive.file_fault = Fault(stall=1.5)
     first = asyncio.create_task(client.get("/101/?width=100"))
-    await asyncio.sleep(0.3)
+    while not archive.downloads[101]:
+        await asyncio.sleep(0.01)
     started = time.perf_counter()
     refused = await client.get("/101/?width=101")
     assert time.perf_counter() - started < 1.0  # refused at once, not queued
     assert refused.status == 503
     assert refused.headers["Retry-After"] == "7"
-    assert "busy" in (await refused.json())["message"]
+    assert "busy downloading" in (await refused.json())["message"]
     health = await client.get("/healthz")
     assert health.status == 200
+    assert (await first).status == 200
+
+
+async def test_a_trickling_download_does_not_keep_an_idle_worker_from_rendering(
+    make_client, archive: ArchiveStub
+) -> None:  # type: ignore[no-untyped-def]
+    # One worker and no queue: the stalled download used to take the only place there was.
+    client = await make_client(render_workers=1, render_queue_depth=0)
+    archive.file_fault = Fault(stall=3.0, times=1)
+    first = asyncio.create_task(client.get("/101/?width=100"))
+    while not archive.downloads[101]:
+        await asyncio.sleep(0.01)
+    second = await client.get("/101/?width=101")
+    assert second.status == 200, await second.text()
+    assert not first.done()
     assert (await first).status == 200
 
 

@@ -215,9 +215,13 @@ def _rules(settings: Settings) -> FrameRules:
 
 def _admission(settings: Settings, telemetry: PrometheusTelemetry) -> RenderAdmission:
     admission = RenderAdmission(
-        settings.render_workers, settings.render_queue_depth, settings.retry_after
+        settings.render_workers,
+        settings.render_queue_depth,
+        settings.retry_after,
+        max_downloads=settings.max_downloads,
     )
     telemetry.watch(lambda: admission.rendering, lambda: admission.waiting)
+    telemetry.watch_downloads(lambda: admission.downloading)
     return admission
 
 

@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from thumbservice.domain.concurrency import DEFAULT_MAX_DOWNLOADS
 from thumbservice.domain.errors import DEFAULT_RETRY_AFTER
 from thumbservice.domain.frames import (
     DEFAULT_COLOR_CONFIGURATION_TYPES,
@@ -250,6 +251,7 @@ class Settings(BaseSettings):
         default_factory=lambda: max(1, os.cpu_count() or 1)
     )
     render_queue_depth: Annotated[Count, Field(ge=0)] = 8
+    max_downloads: Annotated[Count, Field(ge=1)] = DEFAULT_MAX_DOWNLOADS
     retry_after: Annotated[Count, Field(ge=1)] = DEFAULT_RETRY_AFTER
     url_expiry: Annotated[Count, Field(ge=1, le=ONE_WEEK)] = ONE_WEEK
     memory_cache_bytes: Bytes = 64 * 1024 * 1024

@@ -85,6 +85,11 @@ class PrometheusTelemetry:
             registry=r,
         )
 
+        self.downloads_in_flight = Gauge(
+            "thumbservice_downloads_in_flight",
+            "Jobs downloading their frames (counted apart from the render queue)",
+            registry=r,
+        )
         self.connections_closed = Counter(
             "thumbservice_connections_closed",
             "Connections the service closed or refused: header_timeout (no request head in "
@@ -93,6 +98,9 @@ class PrometheusTelemetry:
             ["reason"],
             registry=r,
         )
+
+    def watch_downloads(self, downloading: Callable[[], float]) -> None:
+        self.downloads_in_flight.set_function(downloading)
 
     def watch(self, rendering: Callable[[], float], waiting: Callable[[], float]) -> None:
         self.in_flight.set_function(rendering)
