@@ -269,7 +269,9 @@ class Container(containers.DeclarativeContainer):
 
     # ImageRenderer and scratch space
     renderer = providers.Resource(_renderer, settings)
-    workspace = providers.Singleton(TempWorkspace, settings.provided.tmp_dir)
+    workspace = providers.Singleton(
+        TempWorkspace, settings.provided.tmp_dir, on_full=telemetry.provided.scratch_full
+    )
     scratch = providers.Resource(_scratch, workspace)
 
     lease_store = providers.Singleton(_lease_store, settings, s3_store)
@@ -278,7 +280,7 @@ class Container(containers.DeclarativeContainer):
     rules = providers.Singleton(_rules, settings)
     admission = providers.Singleton(_admission, settings, telemetry)
     readiness = providers.Singleton(
-        Readiness, archive, store, settings.provided.readiness_cache_seconds
+        Readiness, archive, store, settings.provided.readiness_cache_seconds, scratch=scratch
     )
 
     service = providers.Resource(

@@ -51,6 +51,7 @@ STATUS: list[tuple[type[errors.ThumbnailError], int]] = [
     (errors.RenderFailed, 503),
     (errors.Overloaded, 503),
     (errors.StoreUnavailable, 503),
+    (errors.ScratchSpaceFull, 503),
     (errors.DeadlineExceeded, 504),
 ]
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -17,20 +18,26 @@ CHECK_TIMEOUT = 3.0
 log = structlog.get_logger("thumbservice.readiness")
 
 
+class Checkable(Protocol):
+    async def check(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class ReadinessReport:
     archive: str
     store: str
+    scratch: str = "ok"
 
     @property
     def ready(self) -> bool:
-        return self.archive == "ok" and self.store == "ok"
+        return self.archive == "ok" and self.store == "ok" and self.scratch == "ok"
 
     def as_json(self) -> dict[str, str]:
         return {
             "status": "ready" if self.ready else "not ready",
             "archive": self.archive,
             "store": self.store,
+            "scratch": self.scratch,
         }
 
 
@@ -41,9 +48,11 @@ class Readiness:
         store: ObjectStore,
         cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        scratch: Checkable | None = None,
     ) -> None:
         self.archive = archive
         self.store = store
+        self.scratch = scratch
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._last: tuple[float, ReadinessReport] | None = None
@@ -54,12 +63,18 @@ class Readiness:
             now = self.clock()
             if self._last is not None and now - self._last[0] < self.cache_seconds:
                 return self._last[1]
-            archive, store = await asyncio.gather(
-                _probe(self.archive.check), _probe(self.store.check)
+            archive, store, scratch = await asyncio.gather(
+                _probe(self.archive.check),
+                _probe(self.store.check),
+                _probe(self.scratch.check) if self.scratch is not None else _ok(),
             )
-            report = ReadinessReport(archive, store)
+            report = ReadinessReport(archive, store, scratch)
             self._last = (self.clock(), report)
             return report
+
+
+async def _ok() -> str:
+    return "ok"
 
 
 async def _probe(check: Callable[[], Awaitable[None]]) -> str:

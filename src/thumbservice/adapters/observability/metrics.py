@@ -90,6 +90,11 @@ class PrometheusTelemetry:
             "Jobs downloading their frames (counted apart from the render queue)",
             registry=r,
         )
+        self.scratch_full_count = Counter(
+            "thumbservice_scratch_full",
+            "Jobs refused because TMP_DIR had no space left (ENOSPC, EDQUOT)",
+            registry=r,
+        )
         self.connections_closed = Counter(
             "thumbservice_connections_closed",
             "Connections the service closed or refused: header_timeout (no request head in "
@@ -131,6 +136,9 @@ class PrometheusTelemetry:
 
     def leases_in_use(self, enabled: bool) -> None:
         self.leases_enabled.set(1 if enabled else 0)
+
+    def scratch_full(self) -> None:
+        self.scratch_full_count.inc()
 
     def connection_closed(self, reason: str) -> None:
         self.connections_closed.labels(reason).inc()
