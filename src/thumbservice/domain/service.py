@@ -141,6 +141,32 @@ class ThumbnailService:
             key, frame.proposal_id, cache_hit=hit, url=url, media_type=spec.format.media_type
         )
 
+    async def look(self, spec: ThumbnailSpec, authorization: str | None) -> Thumbnail:
+        """What a HEAD answers: the permission check and the cache lookup, never a render (a
+        HEAD that rendered would let anyone start renders without taking their answers).
+        With `image`, the cached image's bytes if there are any; else only whether it is cached.
+        """
+        try:
+            async with asyncio.timeout(self.deadline):
+                frame = await self.find_frame(spec.frame, authorization)
+                self.rules.check(frame, color=spec.color)
+                sources = await self._sources(frame, spec, authorization)
+                key = cache_key(frame_ids(sources), spec)
+                uploading = self._uploads.get(key)
+                data = None
+                if spec.image:
+                    data = uploading.data if uploading else await self._stored_image(key)
+                    hit = data is not None
+                else:
+                    hit = uploading is not None or await self._exists(key)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"The thumbnail took longer than the {self.deadline:g} s deadline"
+            ) from None
+        return Thumbnail(
+            key, frame.proposal_id, cache_hit=hit, data=data, media_type=spec.format.media_type
+        )
+
     async def drain(self, patience: float | None = None) -> int:
         """Wait, at most `patience` seconds, for the uploads still under way (at shutdown);
         return how many did not finish."""
