@@ -15,6 +15,7 @@ import aiohttp
 from tests.e2e.test_processes import environment
 from tests.support.archive_server import ArchiveStub
 from tests.support.metrics import metric
+from tests.support.s3 import free_port
 from tests.support.service import service_process
 
 FILE_LIMIT = 100
@@ -77,3 +78,22 @@ async def test_silent_connections_under_a_low_file_limit_neither_starve_nor_stay
         )
         assert closed == SILENT
     assert b"Too many open files" not in service.log.read_bytes()
+
+
+async def test_metrics_on_a_port_of_their_own(
+    archive: ArchiveStub, bucket: str, s3_endpoint: str, scratch: Path, tmp_path: Path
+) -> None:
+    metrics_port = free_port()
+    env = {**environment(archive, bucket, s3_endpoint, scratch), "METRICS_PORT": str(metrics_port)}
+    async with (
+        service_process(env, tmp_path / "service.log") as service,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PATIENCE)) as http,
+    ):
+        async with http.get(f"{service.url}/101/?width=64") as response:
+            assert response.status == 200
+        async with http.get(f"{service.url}/metrics") as response:
+            assert response.status == 404
+        async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+            assert response.status == 200
+            text = await response.text()
+        assert metric(text, "thumbservice_renders_total", kind="bw") == 1

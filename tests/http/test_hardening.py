@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.http.conftest import OWNER
+from tests.http.conftest import OWNER, ClientFactory
 from thumbservice.entrypoints.middleware import ALLOWED_HEADERS
 
 PATHS = [
@@ -98,3 +98,17 @@ async def test_a_preflight_allows_a_fixed_list_and_never_echoes_the_request(
     assert response.status == 204
     assert response.headers["Access-Control-Allow-Headers"] == ALLOWED_HEADERS
     assert "aaaa" not in str(response.headers)
+
+
+async def test_metrics_can_be_switched_off(make_client: ClientFactory) -> None:
+    client = await make_client(metrics_port="off")
+    response = await client.get("/metrics")
+    assert response.status == 404
+    assert "thumbservice_" not in await response.text()
+
+
+async def test_metrics_on_a_port_of_their_own_leave_the_main_port(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(metrics_port=9999)
+    assert (await client.get("/metrics")).status == 404

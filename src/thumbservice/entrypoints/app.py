@@ -69,7 +69,8 @@ def create_app(container: Container) -> web.Application:
     app.router.add_get("/favicon.ico", handlers.favicon)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
-    app.router.add_get("/metrics", handlers.metrics)
+    if settings.metrics_port == "main":
+        app.router.add_get("/metrics", handlers.metrics)
     app.router.add_get("/openapi.json", handlers.openapi_json)
     app.router.add_get("/docs", handlers.docs_page)
     app.router.add_get("/docs/static/{name}", handlers.docs_asset)
@@ -78,6 +79,14 @@ def create_app(container: Container) -> web.Application:
         app.router.add_get("/thumbnails/{key}", handlers.stored_thumbnail)
     app.router.add_get("/{frame}/", handlers.thumbnail)
     app.router.add_get("/{frame}", handlers.thumbnail)
+    return app
+
+
+def create_metrics_app() -> web.Application:
+    """/metrics alone, for METRICS_PORT set to a port of its own (kept off the public one)."""
+    app = web.Application()
+    app.on_response_prepare.append(on_response_prepare)
+    app.router.add_get("/metrics", handlers.metrics)
     return app
 
 
@@ -131,8 +140,17 @@ def main() -> None:
 def serve(container: Container) -> None:
     """Run the app until SIGINT or SIGTERM, then finish in-flight requests and stop."""
     settings: Settings = container.settings()
+    side = (
+        [(create_metrics_app(), settings.metrics_port)]
+        if isinstance(settings.metrics_port, int)
+        else []
+    )
     asyncio.run(
         serve_until_signalled(
-            create_app(container), settings.host, settings.port, settings.shutdown_timeout
+            create_app(container),
+            settings.host,
+            settings.port,
+            settings.shutdown_timeout,
+            side_apps=side,
         )
     )

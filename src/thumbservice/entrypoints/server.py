@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, cast
@@ -359,20 +359,32 @@ class Runner(web.AppRunner):
 
 
 async def serve_until_signalled(
-    app: web.Application, host: str, port: int, shutdown_timeout: float, **runner_args: Any
+    app: web.Application,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    side_apps: Sequence[tuple[web.Application, int]] = (),
+    **runner_args: Any,
 ) -> None:
-    """Serve until SIGINT or SIGTERM; then stop accepting, finish in-flight requests (for at
-    most `shutdown_timeout` seconds) and run the app's cleanup."""
+    """Serve until SIGINT or SIGTERM; then stop in order (`Stopping`) within
+    `shutdown_timeout` seconds. `side_apps` are served on ports of their own (/metrics) and
+    stopped after the main app."""
     runner = Runner(app, access_log=None, shutdown_timeout=shutdown_timeout, **runner_args)
     await runner.setup()
+    sides = [(Runner(side, access_log=None, shutdown_timeout=1.0), at) for side, at in side_apps]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         await web.TCPSite(runner, host, port).start()
+        for side_runner, side_port in sides:
+            await side_runner.setup()
+            await web.TCPSite(side_runner, host, side_port).start()
         await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
+        for side_runner, _ in sides:
+            await side_runner.cleanup()

@@ -144,6 +144,18 @@ def _auto_count(value: object) -> object:
     return _whole_number(value)
 
 
+def _metrics_port(value: object) -> object:
+    """`main` (the service's own port), `off`, or a port number of its own."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("main", "off"):
+            return word
+        if not (word.isascii() and word.isdigit()):
+            raise ValueError("must be main, off or a port number")
+        return int(word)
+    return value
+
+
 def _lease_prefix(value: str) -> str:
     """A folder of the bucket of its own (`leases/`), for a lifecycle rule to name."""
     value = value.strip("/") + "/"
@@ -219,6 +231,11 @@ class Settings(BaseSettings):
     sample_archive_dir: Path = Path("var/sample-archive")
     host: str = "0.0.0.0"
     port: Annotated[Count, Field(ge=0, le=65535)] = 8080
+    # /metrics: on the service's port (main), on a port of its own, or nowhere (off).
+    metrics_port: Annotated[
+        Literal["main", "off"] | Annotated[int, Field(ge=1, le=65535)],
+        BeforeValidator(_metrics_port),
+    ] = "main"
 
     # Color composites.
     color_filters: ColorFilters = Field(default_factory=lambda: dict(DEFAULT_COLOR_FILTERS))
