@@ -40,7 +40,8 @@ def page_policy(*, style: str | None = None) -> str:
             "default-src 'none'",
             "script-src 'self'",
             f"style-src {styles}",
-            "img-src 'self' data: https: http:",  # thumbnails may come from the object store
+            # Thumbnails come from the object store; Swagger UI shows an image answer as a blob.
+            "img-src 'self' data: blob: https: http:",
             "connect-src 'self'",
             "font-src 'self'",
             "frame-ancestors 'none'",
