@@ -88,8 +88,8 @@ def test_the_grace_period_covers_the_shutdown() -> None:
     pod = kinds["Deployment"]["spec"]["template"]["spec"]
     pre_stop = container()["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
-    # In-flight requests get SHUTDOWN_TIMEOUT, then uploads still under way get it again.
-    needed = float(pre_stop[1]) + 2 * settings.shutdown_timeout + 5
+    # SHUTDOWN_TIMEOUT bounds the whole stop: requests, then renders and uploads, then clients.
+    needed = float(pre_stop[1]) + settings.shutdown_timeout + 5
     assert pod["terminationGracePeriodSeconds"] >= needed
 
 
@@ -97,7 +97,9 @@ def test_probes_and_ports_match_the_service() -> None:
     kinds = manifests()
     settings = Settings.from_env(kinds["ConfigMap"]["data"])
     ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
-    assert ports == {"http": settings.port}
+    assert ports == {"http": settings.port, "metrics": settings.metrics_port}
+    annotations = kinds["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(settings.metrics_port)
     assert container()["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container()["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert container()["readinessProbe"]["httpGet"]["path"] == "/readyz"

@@ -63,23 +63,39 @@ async def test_sharing_a_render_never_shares_permission(
     assert stranger.status == 404
 
 
-async def test_a_full_queue_answers_503_with_retry_after_at_once(
+async def test_full_downloads_answer_503_with_retry_after_at_once(
     make_client, archive: ArchiveStub
 ) -> None:  # type: ignore[no-untyped-def]
-    client = await make_client(render_workers=1, render_queue_depth=0, retry_after=7)
+    client = await make_client(max_downloads=1, retry_after=7)
     held = asyncio.Event()
     archive.file_fault = Fault(hold=held)
     first = asyncio.create_task(client.get("/101/?width=100"))
     await until(lambda: archive.downloads[101] == 1)  # admitted: its download is under way
-    # Answered while the only admitted job cannot finish: refused at once, not queued.
+    # Answered while the only download cannot finish: refused at once, not queued.
     refused = await client.get("/101/?width=101")
     assert not first.done()
     held.set()
     assert refused.status == 503
     assert refused.headers["Retry-After"] == "7"
-    assert "busy" in (await refused.json())["message"]
+    assert "busy downloading" in (await refused.json())["message"]
     health = await client.get("/healthz")
     assert health.status == 200
+    assert (await first).status == 200
+
+
+async def test_a_trickling_download_does_not_keep_an_idle_worker_from_rendering(
+    make_client, archive: ArchiveStub
+) -> None:  # type: ignore[no-untyped-def]
+    # One worker and no queue: the stalled download used to take the only place there was.
+    client = await make_client(render_workers=1, render_queue_depth=0)
+    held = asyncio.Event()
+    archive.file_fault = Fault(hold=held, times=1)
+    first = asyncio.create_task(client.get("/101/?width=100"))
+    await until(lambda: archive.downloads[101] == 1)  # its download is under way, held
+    second = await client.get("/101/?width=101")
+    assert second.status == 200, await second.text()
+    assert not first.done()
+    held.set()
     assert (await first).status == 200
 
 

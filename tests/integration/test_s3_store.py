@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, dead_endpoint
+from thumbservice.adapters.storage.cached import CachedStore
 from thumbservice.adapters.storage.s3 import S3Store, open_s3_client
 from thumbservice.domain.errors import StoreUnavailable
 
@@ -82,3 +83,41 @@ async def test_ensure_bucket_creates_a_missing_bucket_once(client: Any, bucket_n
     await store.ensure_bucket()  # already there: nothing to do
     await store.put(KEY, b"x", "image/jpeg")
     assert await store.exists(KEY)
+
+
+async def wipe(client: Any, bucket: str) -> None:
+    """The store restarted empty: every object and the bucket itself gone."""
+    listing = await client.list_objects_v2(Bucket=bucket)
+    for item in listing.get("Contents", []):
+        await client.delete_object(Bucket=bucket, Key=item["Key"])
+    await client.delete_bucket(Bucket=bucket)
+
+
+OTHER = "11245133.0123456789abcdef0123456789abcdef.jpg"
+
+
+async def test_a_bucket_found_gone_at_an_upload_is_made_again_and_the_cache_forgets(
+    client: Any, store: S3Store
+) -> None:
+    cached = CachedStore(store, existence_ttl=3600, max_bytes=1024 * 1024)
+    await cached.put(KEY, b"\xff\xd8old", "image/jpeg")
+    assert await cached.exists(KEY)
+    await wipe(client, store.bucket)
+    await cached.put(OTHER, b"\xff\xd8new", "image/jpeg")  # recreates the bucket
+    assert await cached.exists(OTHER)
+    assert not await cached.exists(KEY), "a URL would be handed out for a missing object"
+    assert await cached.get(KEY) is None
+
+
+async def test_a_bucket_found_gone_by_readiness_makes_the_cache_forget(
+    client: Any, store: S3Store
+) -> None:
+    cached = CachedStore(store, existence_ttl=3600, max_bytes=1024 * 1024)
+    await cached.put(KEY, b"\xff\xd8old", "image/jpeg")
+    assert await cached.get(KEY) == b"\xff\xd8old"
+    await wipe(client, store.bucket)
+    with pytest.raises(StoreUnavailable, match="no bucket"):
+        await cached.check()
+    await client.create_bucket(Bucket=store.bucket)  # made again, empty
+    assert not await cached.exists(KEY)
+    assert await cached.get(KEY) is None

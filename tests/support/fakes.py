@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from thumbservice.domain.errors import FrameNotFound, StoreUnavailable
+from thumbservice.domain.errors import FrameNotFound, ScratchSpaceFull, StoreUnavailable
 from thumbservice.domain.frames import Frame
 from thumbservice.domain.spec import ThumbnailSpec
 
@@ -195,6 +195,11 @@ class FakeWorkspace:
     def __init__(self) -> None:
         self.open = 0
         self.opened = 0
+        self.full = False
+
+    async def check(self) -> None:
+        if self.full:
+            raise ScratchSpaceFull("The scratch space is full")
 
     @asynccontextmanager
     async def directory(self) -> AsyncIterator[Path]:

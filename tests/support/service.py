@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -37,18 +38,32 @@ Launcher = Callable[[list[str]], list[str]]
 
 @contextlib.asynccontextmanager
 async def service_process(
-    env: dict[str, str], log: Path, launcher: Launcher | None = None
+    env: dict[str, str],
+    log: Path,
+    launcher: Launcher | None = None,
+    *,
+    file_limit: int | None = None,
 ) -> AsyncIterator[ServiceProcess]:
     """The service on a free port; `launcher` wraps its command (in namespaces, say) and must
-    run it as its only child, or as itself."""
+    run it as its only child, or as itself; `file_limit`: its RLIMIT_NOFILE (as `ulimit -n`
+    would)."""
     port = free_port()
     full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
     command = [sys.executable, "-m", "thumbservice"]
     if launcher is not None:
         command = launcher(command)
+
+    def limit_files() -> None:
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit))
+
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            *command, env=full_env, stdout=out, stderr=out
+            *command,
+            env=full_env,
+            stdout=out,
+            stderr=out,
+            preexec_fn=limit_files if file_limit is not None else None,
         )
     service = ServiceProcess(f"http://127.0.0.1:{port}", process, log, process.pid)
     try:

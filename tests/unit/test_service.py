@@ -4,6 +4,7 @@ import pytest
 
 from tests.support.fakes import (
     FakeArchive,
+    FakeLeaseStore,
     FakeRenderer,
     FakeStore,
     FakeWorkspace,
@@ -22,6 +23,7 @@ from thumbservice.domain.errors import (
     StoreUnavailable,
 )
 from thumbservice.domain.frames import FrameRules
+from thumbservice.domain.leases import RenderLeases
 from thumbservice.domain.service import ThumbnailService
 from thumbservice.domain.spec import ThumbnailSpec
 
@@ -242,3 +244,80 @@ async def test_drain_waits_for_uploads_with_patience(world: World) -> None:
     world.store.put_gate.set()
     assert await world.service.drain(1) == 0
     assert world.store.puts == 1 and len(world.store.objects) == 1
+
+
+def leased_world(workers: int = 1, queue_depth: int = 0) -> tuple[World, FakeLeaseStore]:
+    world = World(workers=workers, queue_depth=queue_depth)
+    lease_store = FakeLeaseStore()
+    world.service.leases = RenderLeases(lease_store, "replica-a", ttl=30.0)
+    return world, lease_store
+
+
+async def test_a_full_queue_refuses_before_claiming_a_lease() -> None:
+    world, lease_store = leased_world()
+    world.renderer.gate = asyncio.Event()
+    first = asyncio.create_task(world.ask(width="50"))
+    while not world.renderer.calls:
+        await asyncio.sleep(0)
+    claims = lease_store.calls["create"]
+    with pytest.raises(Overloaded):
+        await world.ask(width="51")
+    assert lease_store.calls["create"] == claims, "a lease was claimed for a refused job"
+    assert world.archive.downloads[1] == 1
+    world.renderer.gate.set()
+    await first
+    assert lease_store.leases == {}
+
+
+async def test_slow_downloads_do_not_fill_the_render_queue() -> None:
+    world = World(workers=1, queue_depth=0)
+    world.archive.download_delay = 0.2
+    slow = [asyncio.create_task(world.ask(width=str(60 + i))) for i in range(5)]
+    while world.service.admission.downloading < 5:
+        await asyncio.sleep(0)
+    assert world.service.admission.admitted == 0
+    await asyncio.gather(*slow)
+    assert len(world.renderer.calls) == 5
+
+
+async def test_too_many_downloads_are_refused_at_once() -> None:
+    world = World()
+    world.service.admission.max_downloads = 1
+    world.archive.download_delay = 0.2
+    first = asyncio.create_task(world.ask(width="70"))
+    while not world.service.admission.downloading:
+        await asyncio.sleep(0)
+    with pytest.raises(Overloaded, match="downloading"):
+        await world.ask(width="71")
+    await first
+
+
+async def test_stop_lets_renders_and_uploads_finish_and_their_leases_go() -> None:
+    world, lease_store = leased_world(workers=2, queue_depth=2)
+    world.store.put_gate = asyncio.Event()
+    answered = await world.ask(image="true", width="80")  # its upload waits at the gate
+    world.renderer.gate = asyncio.Event()
+    rendering = asyncio.create_task(world.ask(width="81"))
+    while len(world.renderer.calls) < 2:
+        await asyncio.sleep(0)
+    stopping = asyncio.create_task(world.service.stop(5.0))
+    world.renderer.gate.set()
+    world.store.put_gate.set()
+    assert await stopping == 0
+    assert answered.key in world.store.objects
+    assert (await rendering).key in world.store.objects
+    assert lease_store.leases == {}
+
+
+async def test_stop_cancels_what_outlasts_its_patience_and_releases_the_leases() -> None:
+    world, lease_store = leased_world(workers=2, queue_depth=2)
+    world.renderer.gate = asyncio.Event()  # never opened
+    stuck = asyncio.create_task(world.ask(width="90"))
+    while not world.renderer.calls:
+        await asyncio.sleep(0)
+    assert lease_store.leases
+    assert await world.service.stop(0.2) == 1
+    assert lease_store.leases == {}
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck

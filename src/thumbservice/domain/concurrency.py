@@ -25,6 +25,10 @@ class SingleFlight(Generic[T]):
     def __len__(self) -> int:
         return len(self._flights)
 
+    def pending(self) -> list[asyncio.Future[T]]:
+        """The flights under way."""
+        return list(self._flights.values())
+
     async def run(
         self,
         key: str,
@@ -48,25 +52,43 @@ class SingleFlight(Generic[T]):
             flight.exception()
 
 
+DEFAULT_MAX_DOWNLOADS = 32
+
+
 class RenderAdmission:
     """Bounds the work the service takes on.
 
     At most `workers` renders run at once; at most `queue_depth` more jobs are admitted to wait
-    (downloading or queued for a worker). Beyond that a new job is refused at once with Overloaded,
-    so a burst of cold requests gets a quick 503 instead of an ever-growing queue.
+    for a worker. Beyond that a new job is refused at once with Overloaded, so a burst of cold
+    requests gets a quick 503 instead of an ever-growing queue.
+
+    Downloads are counted apart, at most `max_downloads` at once: a job is admitted to the
+    render queue once its files are here, so slow downloads (an archive's file store that
+    trickles) never keep idle workers from rendering what has arrived. `check()` refuses a new
+    job before it downloads anything, or claims a lease, if the render queue is full already.
     """
 
     def __init__(
-        self, workers: int, queue_depth: int, retry_after: int = DEFAULT_RETRY_AFTER
+        self,
+        workers: int,
+        queue_depth: int,
+        retry_after: int = DEFAULT_RETRY_AFTER,
+        max_downloads: int = DEFAULT_MAX_DOWNLOADS,
     ) -> None:
-        if workers < 1 or queue_depth < 0:
-            raise ValueError("workers must be >= 1 and queue_depth >= 0")
+        if workers < 1 or queue_depth < 0 or max_downloads < 1:
+            raise ValueError("workers and max_downloads must be >= 1 and queue_depth >= 0")
         self.workers = workers
         self.queue_depth = queue_depth
         self.retry_after = retry_after
+        self.max_downloads = max_downloads
         self._slots = asyncio.Semaphore(workers)
         self._admitted = 0
         self._rendering = 0
+        self._downloading = 0
+
+    @property
+    def downloading(self) -> int:
+        return self._downloading
 
     @property
     def admitted(self) -> int:
@@ -80,14 +102,33 @@ class RenderAdmission:
     def waiting(self) -> int:
         return self._admitted - self._rendering
 
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
+    def check(self) -> None:
+        """Raise Overloaded now if a job would not be admitted to the render queue."""
         if self._admitted >= self.workers + self.queue_depth:
             raise Overloaded(
                 f"The service is busy rendering ({self._rendering} running, "
                 f"{self.waiting} waiting); retry in a few seconds",
                 retry_after=self.retry_after,
             )
+
+    @asynccontextmanager
+    async def download_slot(self) -> AsyncIterator[None]:
+        """One job's downloads; Overloaded at once if `max_downloads` are under way."""
+        if self._downloading >= self.max_downloads:
+            raise Overloaded(
+                f"The service is busy downloading frames ({self._downloading} under way); "
+                "retry in a few seconds",
+                retry_after=self.retry_after,
+            )
+        self._downloading += 1
+        try:
+            yield
+        finally:
+            self._downloading -= 1
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        self.check()
         self._admitted += 1
         try:
             yield

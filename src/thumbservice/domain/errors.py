@@ -85,5 +85,9 @@ class StoreUnavailable(ThumbnailError):
     """The object store could not be reached or refused the operation."""
 
 
+class ScratchSpaceFull(ThumbnailError):
+    """The scratch space (TMP_DIR) has no room left for a frame's download or render."""
+
+
 class DeadlineExceeded(ThumbnailError):
     """The request took longer than its overall deadline."""

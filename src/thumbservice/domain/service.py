@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from thumbservice.domain.concurrency import RenderAdmission, SingleFlight
 from thumbservice.domain.errors import DeadlineExceeded, FrameNotFound, StoreUnavailable
@@ -31,6 +32,9 @@ from thumbservice.domain.spec import DEFAULT_FORMAT, FrameRef, ThumbnailSpec, ca
 ONE_WEEK = 7 * 24 * 3600
 """How long a thumbnail URL is good for, as the original service promised (and the longest an S3
 SigV4 presigned URL may live)."""
+
+STOP_WORK_SHARE = 0.8
+"""Of the time given to `ThumbnailService.stop`, the share the work under way may use."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,32 @@ class ThumbnailService:
             key, frame.proposal_id, cache_hit=hit, url=url, media_type=spec.format.media_type
         )
 
+    async def look(self, spec: ThumbnailSpec, authorization: str | None) -> Thumbnail:
+        """What a HEAD answers: the permission check and the cache lookup, never a render (a
+        HEAD that rendered would let anyone start renders without taking their answers).
+        With `image`, the cached image's bytes if there are any; else only whether it is cached.
+        """
+        try:
+            async with asyncio.timeout(self.deadline):
+                frame = await self.find_frame(spec.frame, authorization)
+                self.rules.check(frame, color=spec.color)
+                sources = await self._sources(frame, spec, authorization)
+                key = cache_key(frame_ids(sources), spec)
+                uploading = self._uploads.get(key)
+                data = None
+                if spec.image:
+                    data = uploading.data if uploading else await self._stored_image(key)
+                    hit = data is not None
+                else:
+                    hit = uploading is not None or await self._exists(key)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"The thumbnail took longer than the {self.deadline:g} s deadline"
+            ) from None
+        return Thumbnail(
+            key, frame.proposal_id, cache_hit=hit, data=data, media_type=spec.format.media_type
+        )
+
     async def drain(self, patience: float | None = None) -> int:
         """Wait, at most `patience` seconds, for the uploads still under way (at shutdown);
         return how many did not finish."""
@@ -145,6 +175,35 @@ class ThumbnailService:
             return 0
         _, unfinished = await asyncio.wait(pending, timeout=patience)
         return len(unfinished)
+
+    async def stop(self, patience: float | None = None) -> int:
+        """At shutdown, before the store's clients close: let the work under way finish, for
+        at most `patience` seconds, then cancel what is left. Return how much was cancelled.
+
+        Work is the renders in flight (each then uploads and releases its lease) and the
+        uploads of thumbnails already answered. The first `STOP_WORK_SHARE` of the patience
+        goes to the work; the rest to what cancelled work does on its way out (a lease
+        released, a scratch directory removed).
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        working = None if patience is None else patience * STOP_WORK_SHARE
+        left: list[asyncio.Future[Any]] = []
+        while True:
+            left = [*self.flights.pending(), *(r.stored for r in self._uploads.values())]
+            left = [work for work in left if not work.done()]
+            if not left:
+                return 0
+            timeout = None if working is None else working - (loop.time() - started)
+            if timeout is not None and timeout <= 0:
+                break
+            # A render that lands starts its upload: look again once all that was seen is done.
+            await asyncio.wait(left, timeout=timeout)
+        for work in left:
+            work.cancel()
+        rest = None if patience is None else max(0.0, patience - (loop.time() - started))
+        await asyncio.wait(left, timeout=rest)
+        return len(left)
 
     async def find_frame(self, ref: FrameRef, authorization: str | None) -> Frame:
         if ref.frame_id is not None:
@@ -186,6 +245,8 @@ class ThumbnailService:
     ) -> _Rendered | None:
         """One claim per key per process (inside the flight): render under the lease, or wait
         for the replica that holds it (domain/leases.py)."""
+        # A full render queue refuses at once: before a lease is claimed or a file downloaded.
+        self.admission.check()
         if self.leases is None or not leased:
             return await self._render_and_store(key, sources, spec, None)
         lease = await self.leases.acquire(key, lambda: self.store.exists(key), self.deadline)
@@ -200,9 +261,10 @@ class ThumbnailService:
     async def _render_and_store(
         self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec, lease: Lease | None
     ) -> _Rendered:
-        async with self.admission.admit(), self.workspace.directory() as workdir:
-            paths = await self._download_all(sources, workdir)
-            async with self.admission.render_slot():
+        async with self.workspace.directory() as workdir:
+            async with self.admission.download_slot():
+                paths = await self._download_all(sources, workdir)
+            async with self.admission.admit(), self.admission.render_slot():
                 started = time.perf_counter()
                 data = await self.renderer.render(paths, spec, workdir)
                 self.telemetry.rendered(time.perf_counter() - started, spec.color)

@@ -19,8 +19,21 @@ from aiohttp import web
 from thumbservice.entrypoints import handlers
 from thumbservice.entrypoints.containers import Container
 from thumbservice.entrypoints.directories import check_writable
-from thumbservice.entrypoints.middleware import cors, json_errors, make_observe
-from thumbservice.entrypoints.server import serve_until_signalled
+from thumbservice.entrypoints.headers import on_response_prepare
+from thumbservice.entrypoints.middleware import (
+    answer_when_stopped,
+    cors,
+    json_errors,
+    make_observe,
+)
+from thumbservice.entrypoints.server import (
+    CONNECTION_LIMITS,
+    STOPPING,
+    ConnectionLimits,
+    Stopping,
+    pace_large_bodies,
+    serve_until_signalled,
+)
 from thumbservice.entrypoints.settings import ConfigError, Settings
 
 CONTAINER = web.AppKey("container", Container)
@@ -31,17 +44,34 @@ log = structlog.get_logger("thumbservice.app")
 def create_app(container: Container) -> web.Application:
     """The app for a container built from settings (`Container(settings=...)`)."""
     settings: Settings = container.settings()
+    stopping = Stopping(settings.shutdown_timeout)
     app = web.Application(
-        middlewares=[make_observe(container.telemetry()), cors, json_errors(settings.retry_after)]
+        middlewares=[
+            make_observe(container.telemetry()),
+            cors,
+            answer_when_stopped(stopping, settings.retry_after),
+            json_errors(settings.retry_after),
+        ]
     )
     app[CONTAINER] = container
+    app[STOPPING] = stopping
+    app[CONNECTION_LIMITS] = ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        send_timeout=settings.send_timeout,
+        max_connections=settings.max_connections,
+        on_close=container.telemetry().connection_closed,
+    )
+    app.on_response_prepare.append(on_response_prepare)
+    app.on_response_prepare.append(pace_large_bodies)
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get("/", handlers.index)
     app.router.add_get("/robots.txt", handlers.robots)
     app.router.add_get("/favicon.ico", handlers.favicon)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
-    app.router.add_get("/metrics", handlers.metrics)
+    if settings.metrics_port == "main":
+        app.router.add_get("/metrics", handlers.metrics)
     app.router.add_get("/openapi.json", handlers.openapi_json)
     app.router.add_get("/docs", handlers.docs_page)
     app.router.add_get("/docs/static/{name}", handlers.docs_asset)
@@ -50,6 +80,14 @@ def create_app(container: Container) -> web.Application:
         app.router.add_get("/thumbnails/{key}", handlers.stored_thumbnail)
     app.router.add_get("/{frame}/", handlers.thumbnail)
     app.router.add_get("/{frame}", handlers.thumbnail)
+    return app
+
+
+def create_metrics_app() -> web.Application:
+    """/metrics alone, for METRICS_PORT set to a port of its own (kept off the public one)."""
+    app = web.Application()
+    app.on_response_prepare.append(on_response_prepare)
+    app.router.add_get("/metrics", handlers.metrics)
     return app
 
 
@@ -71,6 +109,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # In order: the work under way (renders, uploads, the leases they hold) finishes or is
+        # cancelled within the time left, and only then do the clients it uses close.
+        stopping = app.get(STOPPING)
+        patience = stopping.remaining() if stopping is not None else settings.shutdown_timeout
+        service = await _resolved(container.service())
+        log.info("work_draining", patience=round(patience, 3))
+        cancelled = await service.stop(patience)
+        log.info("work_stopped", cancelled=cancelled)
         await _resolved(container.shutdown_resources())
         container.unwire()
         log.info("stopped")
@@ -98,8 +144,17 @@ def main() -> None:
 def serve(container: Container) -> None:
     """Run the app until SIGINT or SIGTERM, then finish in-flight requests and stop."""
     settings: Settings = container.settings()
+    side = (
+        [(create_metrics_app(), settings.metrics_port)]
+        if isinstance(settings.metrics_port, int)
+        else []
+    )
     asyncio.run(
         serve_until_signalled(
-            create_app(container), settings.host, settings.port, settings.shutdown_timeout
+            create_app(container),
+            settings.host,
+            settings.port,
+            settings.shutdown_timeout,
+            side_apps=side,
         )
     )

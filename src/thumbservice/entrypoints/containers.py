@@ -230,9 +230,13 @@ def _rules(settings: Settings) -> FrameRules:
 
 def _admission(settings: Settings, telemetry: PrometheusTelemetry) -> RenderAdmission:
     admission = RenderAdmission(
-        settings.render_workers, settings.render_queue_depth, settings.retry_after
+        settings.render_workers,
+        settings.render_queue_depth,
+        settings.retry_after,
+        max_downloads=settings.max_downloads,
     )
     telemetry.watch(lambda: admission.rendering, lambda: admission.waiting)
+    telemetry.watch_downloads(lambda: admission.downloading)
     return admission
 
 
@@ -290,7 +294,9 @@ class Container(containers.DeclarativeContainer):
 
     # ImageRenderer and scratch space
     renderer = providers.Resource(_renderer, settings)
-    workspace = providers.Singleton(TempWorkspace, settings.provided.tmp_dir)
+    workspace = providers.Singleton(
+        TempWorkspace, settings.provided.tmp_dir, on_full=telemetry.provided.scratch_full
+    )
     scratch = providers.Resource(_scratch, workspace)
 
     lease_store = providers.Singleton(_lease_store, settings, s3_store)
@@ -299,7 +305,12 @@ class Container(containers.DeclarativeContainer):
     rules = providers.Singleton(_rules, settings)
     admission = providers.Singleton(_admission, settings, telemetry)
     readiness = providers.Singleton(
-        Readiness, archive, store, settings.provided.readiness_cache_seconds, renderer=renderer
+        Readiness,
+        archive,
+        store,
+        settings.provided.readiness_cache_seconds,
+        renderer=renderer,
+        scratch=scratch,
     )
 
     service = providers.Resource(

@@ -11,11 +11,17 @@ from dependency_injector.wiring import Provide, inject
 from thumbservice.domain.service import ONE_WEEK, Thumbnail, ThumbnailService
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 from thumbservice.entrypoints import docs, pages
+from thumbservice.entrypoints.headers import page_policy
 from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.readiness import Readiness
 from thumbservice.entrypoints.settings import Settings
 
 IMAGE_CACHE_CONTROL = "private, max-age=86400"
+CACHE_HEADER = "X-Thumbnail-Cache"
+
+_INDEX_STYLE = pages.INDEX_HTML.split("<style>", 1)[1].split("</style>", 1)[0]
+INDEX_POLICY = page_policy(style=_INDEX_STYLE)
+DOCS_POLICY = page_policy()
 
 
 class SignedUrlStore(Protocol):
@@ -41,11 +47,33 @@ async def thumbnail(
     spec = ThumbnailSpec.from_query(
         request.match_info["frame"], request.query, max_size=settings.max_thumbnail_size
     )
+    if request.method == "HEAD":
+        return await _head(request, service, spec)
     result = await service.thumbnail(spec, request.headers.get("Authorization"))
     request["cache"] = "hit" if result.cache_hit else "miss"
     if spec.image:
         return _image(request, result)
     return web.json_response({"url": result.url, "propid": result.propid})
+
+
+async def _head(
+    request: web.Request, service: ThumbnailService, spec: ThumbnailSpec
+) -> web.StreamResponse:
+    """HEAD never renders (`ThumbnailService.look`). A cached image answers the headers its
+    GET would (Content-Length, ETag); otherwise the answer has no Content-Length or ETag,
+    which only the render would tell. `X-Thumbnail-Cache` says which (hit or miss)."""
+    result = await service.look(spec, request.headers.get("Authorization"))
+    cache = "hit" if result.cache_hit else "miss"
+    request["cache"] = cache
+    if result.data is not None:
+        response: web.StreamResponse = _image(request, result)
+    else:
+        response = web.StreamResponse(
+            headers={"Cache-Control": IMAGE_CACHE_CONTROL, "Vary": "Authorization"}
+        )
+        response.content_type = result.media_type if spec.image else "application/json"
+    response.headers[CACHE_HEADER] = cache
+    return response
 
 
 def _image(request: web.Request, result: Thumbnail) -> web.Response:
@@ -110,7 +138,11 @@ async def openapi_json(
 
 
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(text=docs.DOCS_HTML, content_type="text/html")
+    return web.Response(
+        text=docs.DOCS_HTML,
+        content_type="text/html",
+        headers={"Content-Security-Policy": DOCS_POLICY},
+    )
 
 
 async def docs_asset(request: web.Request) -> web.Response:
@@ -125,7 +157,11 @@ async def docs_asset(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text=pages.INDEX_HTML, content_type="text/html")
+    return web.Response(
+        text=pages.INDEX_HTML,
+        content_type="text/html",
+        headers={"Content-Security-Policy": INDEX_POLICY},
+    )
 
 
 async def robots(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from thumbservice.domain import errors
+from thumbservice.entrypoints.server import Stopping
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,7 +36,9 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
     "Access-Control-Max-Age": "86400",
 }
-DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID, If-None-Match"
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID, If-None-Match, X-Requested-With"
+"""The request headers a page of another origin may send: a fixed list, never what a preflight
+asked for (which would reflect whatever a caller wrote)."""
 
 STATUS: list[tuple[type[errors.ThumbnailError], int]] = [
     (errors.InvalidParameter, 400),
@@ -47,6 +51,7 @@ STATUS: list[tuple[type[errors.ThumbnailError], int]] = [
     (errors.RenderFailed, 503),
     (errors.Overloaded, 503),
     (errors.StoreUnavailable, 503),
+    (errors.ScratchSpaceFull, 503),
     (errors.DeadlineExceeded, 504),
 ]
 
@@ -96,10 +101,13 @@ def make_observe(telemetry: RequestMetrics) -> Middleware:
 async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Open to every origin: browser apps send Authorization, so every call is preflighted."""
     if request.method == "OPTIONS":
-        allowed = request.headers.get("Access-Control-Request-Headers") or DEFAULT_ALLOWED_HEADERS
         return web.Response(
             status=204,
-            headers={**CORS_HEADERS, **PREFLIGHT_HEADERS, "Access-Control-Allow-Headers": allowed},
+            headers={
+                **CORS_HEADERS,
+                **PREFLIGHT_HEADERS,
+                "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+            },
         )
     try:
         response = await handler(request)
@@ -108,6 +116,33 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     response.headers.update(CORS_HEADERS)
     return response
+
+
+def answer_when_stopped(stopping: Stopping, retry_after: int) -> Middleware:
+    """A request still running when shutdown's time for requests is up gets a 503 saying so,
+    rather than a connection dropped without an answer (`Stopping`)."""
+
+    @web.middleware
+    async def stopped(request: web.Request, handler: Handler) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        stopping.track(task)
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            if not stopping.cut or task.uncancel() > 0:
+                raise
+            response = web.json_response(
+                {"message": "The service is stopping; retry in a few seconds"},
+                status=503,
+                headers={"Retry-After": str(retry_after)},
+            )
+            response.force_close()
+            return response
+        finally:
+            stopping.untrack(task)
+
+    return stopped
 
 
 def json_errors(retry_after: int) -> Middleware:

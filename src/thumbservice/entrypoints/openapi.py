@@ -146,7 +146,10 @@ def _thumbnail(max_size: int) -> dict[str, Any]:
         "description": (
             "The archive is asked for the frame on every request, with the caller's "
             "`Authorization`: that is the permission check, cached thumbnail or not. "
-            "The trailing slash of the path is optional."
+            "The trailing slash of the path is optional. `HEAD` does the permission check "
+            "and the cache lookup and never renders: a cached image answers its `GET`'s "
+            "headers (`Content-Length`, `ETag`); otherwise there is neither, and "
+            "`X-Thumbnail-Cache` (`hit` or `miss`) says which."
         ),
         "parameters": _thumbnail_parameters(max_size),
         # Anonymous callers see public frames; a token shows its owner's proprietary ones too.
@@ -175,7 +178,9 @@ def _thumbnail(max_size: int) -> dict[str, Any]:
             "4XX": _error("Another refusal of the archive, passed on with its answer"),
             "502": _error("The archive or its file store failed or could not be reached"),
             "503": _error(
-                "Busy, a render worker failed, or the object store is down",
+                "Busy (the render queue, downloads or connections are full), a render worker "
+                "failed, the object store is down, no scratch space is left, or the service "
+                "is stopping",
                 **{"Retry-After": retry_after},
             ),
             "504": _error("The archive did not answer in time, or the request deadline passed"),
@@ -401,7 +406,8 @@ def openapi(max_size: int) -> dict[str, Any]:
                 "Cache-Control": {
                     "description": (
                         "`private`: thumbnails may be proprietary, so shared caches must not "
-                        "keep them"
+                        "keep them; JSON answers are `private, no-store` (they carry "
+                        "presigned URLs) with `Vary: Authorization`"
                     ),
                     "schema": {"type": "string"},
                 },

@@ -32,10 +32,11 @@ class ReadinessReport:
     archive: str
     store: str
     renderer: str = "ok"
+    scratch: str = "ok"
 
     @property
     def ready(self) -> bool:
-        return self.archive == "ok" and self.store == "ok" and self.renderer == "ok"
+        return all(part == "ok" for part in (self.archive, self.store, self.renderer, self.scratch))
 
     def as_json(self) -> dict[str, str]:
         return {
@@ -43,6 +44,7 @@ class ReadinessReport:
             "archive": self.archive,
             "store": self.store,
             "renderer": self.renderer,
+            "scratch": self.scratch,
         }
 
 
@@ -54,10 +56,12 @@ class Readiness:
         cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         renderer: Checked | None = None,
+        scratch: Checked | None = None,
     ) -> None:
         self.archive = archive
         self.store = store
         self.renderer = renderer
+        self.scratch = scratch
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._last: tuple[float, ReadinessReport] | None = None
@@ -68,12 +72,13 @@ class Readiness:
             now = self.clock()
             if self._last is not None and now - self._last[0] < self.cache_seconds:
                 return self._last[1]
-            archive, store, renderer = await asyncio.gather(
+            archive, store, renderer, scratch = await asyncio.gather(
                 _probe(self.archive.check),
                 _probe(self.store.check),
                 _probe(self.renderer.check if self.renderer is not None else _nothing),
+                _probe(self.scratch.check if self.scratch is not None else _nothing),
             )
-            report = ReadinessReport(archive, store, renderer)
+            report = ReadinessReport(archive, store, renderer, scratch)
             self._last = (self.clock(), report)
             return report
 

@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from thumbservice.domain.concurrency import DEFAULT_MAX_DOWNLOADS
 from thumbservice.domain.errors import DEFAULT_RETRY_AFTER
 from thumbservice.domain.frames import (
     DEFAULT_COLOR_CONFIGURATION_TYPES,
@@ -136,6 +137,25 @@ def _memory_limit(value: object) -> object:
     return size
 
 
+def _auto_count(value: object) -> object:
+    """`auto` (None: the code's own choice) or a whole number."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    return _whole_number(value)
+
+
+def _metrics_port(value: object) -> object:
+    """`main` (the service's own port), `off`, or a port number of its own."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("main", "off"):
+            return word
+        if not (word.isascii() and word.isdigit()):
+            raise ValueError("must be main, off or a port number")
+        return int(word)
+    return value
+
+
 def _lease_prefix(value: str) -> str:
     """A folder of the bucket of its own (`leases/`), for a lifecycle rule to name."""
     value = value.strip("/") + "/"
@@ -213,6 +233,11 @@ class Settings(BaseSettings):
     sample_archive_dir: Path = Path("var/sample-archive")
     host: str = "0.0.0.0"
     port: Annotated[Count, Field(ge=0, le=65535)] = 8080
+    # /metrics: on the service's port (main), on a port of its own, or nowhere (off).
+    metrics_port: Annotated[
+        Literal["main", "off"] | Annotated[int, Field(ge=1, le=65535)],
+        BeforeValidator(_metrics_port),
+    ] = "main"
 
     # Color composites.
     color_filters: ColorFilters = Field(default_factory=lambda: dict(DEFAULT_COLOR_FILTERS))
@@ -228,6 +253,9 @@ class Settings(BaseSettings):
     store_timeout: Seconds = DEFAULT_STORE_TIMEOUT
     cache_existence_ttl: Annotated[float, BeforeValidator(_seconds), Field(ge=0)] = 3600.0
     shutdown_timeout: Seconds = 30.0
+    header_timeout: Seconds = 10.0
+    keepalive_timeout: Seconds = 75.0
+    send_timeout: Seconds = 30.0
 
     # Rendering.
     renderer: Annotated[Literal["fast", "fits2image"], BeforeValidator(_lower)] = "fast"
@@ -242,11 +270,16 @@ class Settings(BaseSettings):
         default_factory=lambda: max(1, os.cpu_count() or 1)
     )
     render_queue_depth: Annotated[Count, Field(ge=0)] = 8
+    max_downloads: Annotated[Count, Field(ge=1)] = DEFAULT_MAX_DOWNLOADS
     retry_after: Annotated[Count, Field(ge=1)] = DEFAULT_RETRY_AFTER
     url_expiry: Annotated[Count, Field(ge=1, le=ONE_WEEK)] = ONE_WEEK
     memory_cache_bytes: Bytes = 64 * 1024 * 1024
     archive_max_answer_bytes: Annotated[Bytes, Field(ge=1024)] = 8 * 1024 * 1024
     archive_calls_per_frame: Annotated[Count, Field(ge=1)] = 4
+    # None: half the process's file limit (entrypoints/server.py).
+    max_connections: Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_auto_count)] = (
+        None
+    )
 
     # Logs.
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = (

@@ -85,6 +85,28 @@ class PrometheusTelemetry:
             registry=r,
         )
 
+        self.downloads_in_flight = Gauge(
+            "thumbservice_downloads_in_flight",
+            "Jobs downloading their frames (counted apart from the render queue)",
+            registry=r,
+        )
+        self.scratch_full_count = Counter(
+            "thumbservice_scratch_full",
+            "Jobs refused because TMP_DIR had no space left (ENOSPC, EDQUOT)",
+            registry=r,
+        )
+        self.connections_closed = Counter(
+            "thumbservice_connections_closed",
+            "Connections the service closed or refused: header_timeout (no request head in "
+            "time), send_timeout (the client stopped reading), evicted (idle, closed to make "
+            "room), over_capacity (answered 503)",
+            ["reason"],
+            registry=r,
+        )
+
+    def watch_downloads(self, downloading: Callable[[], float]) -> None:
+        self.downloads_in_flight.set_function(downloading)
+
     def watch(self, rendering: Callable[[], float], waiting: Callable[[], float]) -> None:
         self.in_flight.set_function(rendering)
         self.queue_depth.set_function(waiting)
@@ -114,6 +136,12 @@ class PrometheusTelemetry:
 
     def leases_in_use(self, enabled: bool) -> None:
         self.leases_enabled.set(1 if enabled else 0)
+
+    def scratch_full(self) -> None:
+        self.scratch_full_count.inc()
+
+    def connection_closed(self, reason: str) -> None:
+        self.connections_closed.labels(reason).inc()
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()

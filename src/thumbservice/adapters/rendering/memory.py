@@ -28,7 +28,13 @@ import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from thumbservice.domain.errors import FrameTooLarge, ThumbnailError, UnreadableFrame
+from thumbservice.adapters.workspace import NO_SPACE, out_of_space
+from thumbservice.domain.errors import (
+    FrameTooLarge,
+    ScratchSpaceFull,
+    ThumbnailError,
+    UnreadableFrame,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +86,12 @@ def render_errors_as_domain_errors(log: logging.Logger) -> Iterator[None]:
         raise
     except MemoryError:
         raise OutOfMemory("The frame is too large to render within a worker's memory") from None
+    except OSError as err:
+        if out_of_space(err):
+            log.warning("scratch_full: %s", err.strerror)
+            raise ScratchSpaceFull(NO_SPACE) from None
+        log.warning("unreadable_frame: %s: %s", type(err).__name__, err)
+        raise UnreadableFrame("The frame could not be read as a FITS image") from None
     except Exception as err:
         log.warning("unreadable_frame: %s: %s", type(err).__name__, err)
         raise UnreadableFrame("The frame could not be read as a FITS image") from None

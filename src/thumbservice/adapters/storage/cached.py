@@ -16,6 +16,11 @@ round trip: a HEAD for the JSON answer, a GET for `image=true`. In front of the 
   it stays valid for its whole lifetime less that minute at most, against the week it is
   signed for.
 
+All of it rests on the bucket still holding what it held. A store that counts the times it
+found its bucket gone (S3Store's `generation`: a store restarted empty, the bucket recreated)
+makes the cache forget everything it believed at once, rather than hand out URLs to objects
+that are no more for up to `existence_ttl`.
+
 The permission check is not the store's business: the use case asks the archive on every request
 before it asks the store.
 """
@@ -54,15 +59,31 @@ class CachedStore:
         # A URL is only reused while the key's existence is: both rest on the same belief.
         self.url_reuse = min(url_reuse, existence_ttl)
         self._urls: OrderedDict[str, tuple[int, float, str]] = OrderedDict()
+        self._bucket_generation = self._generation()
 
     @property
     def held_bytes(self) -> int:
         return self._held
 
+    def _generation(self) -> int:
+        return int(getattr(self.inner, "generation", 0))
+
+    def _still_the_same_bucket(self) -> None:
+        """Forget every belief if the store found its bucket gone since the last look."""
+        generation = self._generation()
+        if generation != self._bucket_generation:
+            self._bucket_generation = generation
+            self._seen.clear()
+            self._urls.clear()
+            self._bytes.clear()
+            self._held = 0
+
     async def exists(self, key: str) -> bool:
+        self._still_the_same_bucket()
         if self._known(key):
             return True
         found = await self.inner.exists(key)
+        self._still_the_same_bucket()
         if found:
             self._remember(key)
         else:
@@ -70,11 +91,13 @@ class CachedStore:
         return found
 
     async def get(self, key: str) -> bytes | None:
+        self._still_the_same_bucket()
         data = self._bytes.get(key)
         if data is not None:
             self._bytes.move_to_end(key)
             return data
         data = await self.inner.get(key)
+        self._still_the_same_bucket()
         if data is None:
             self._forget(key)
             return None
@@ -84,10 +107,12 @@ class CachedStore:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await self.inner.put(key, data, content_type)
+        self._still_the_same_bucket()
         self._remember(key)
         self._keep(key, data)
 
     async def url_for(self, key: str, expires_in: int) -> str:
+        self._still_the_same_bucket()
         now = self.clock()
         signed = self._urls.get(key)
         if signed is not None and signed[0] == expires_in and now - signed[1] < self.url_reuse:
@@ -101,7 +126,10 @@ class CachedStore:
         return url
 
     async def check(self) -> None:
-        await self.inner.check()
+        try:
+            await self.inner.check()
+        finally:
+            self._still_the_same_bucket()
 
     def _known(self, key: str) -> bool:
         seen = self._seen.get(key)

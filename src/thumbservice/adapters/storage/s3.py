@@ -59,7 +59,12 @@ class S3Store:
         self.hot_timeout = hot_timeout
         self.region = region
         self._bucket_lock = asyncio.Lock()
-        self._bucket_generation = 0
+        self.generation = 0
+        """How many times the bucket was found gone: a CachedStore in front forgets then."""
+
+    def _bucket_gone(self, action: str) -> None:
+        self.generation += 1
+        log.warning("bucket_gone", bucket=self.bucket, action=action, generation=self.generation)
 
     async def exists(self, key: str) -> bool:
         try:
@@ -80,6 +85,8 @@ class S3Store:
                 async with response["Body"] as body:
                     data: bytes = await body.read()
         except ClientError as err:
+            if _error_code(err) in _NO_BUCKET:
+                self._bucket_gone("read")
             if _error_code(err) in _MISSING | _NO_BUCKET:
                 return None
             raise _unavailable("read", key, err) from None
@@ -88,7 +95,7 @@ class S3Store:
         return data
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        generation = self._bucket_generation
+        generation = self.generation
         try:
             await self._put(key, data, content_type)
             return
@@ -100,10 +107,10 @@ class S3Store:
         # The bucket went away (a store restarted empty): make it again, as start-up does, then
         # try once more. Concurrent uploads wait for one creation rather than racing.
         async with self._bucket_lock:
-            if generation == self._bucket_generation:
+            if generation == self.generation:
                 log.warning("bucket_missing", bucket=self.bucket, key=key)
+                self._bucket_gone("store")
                 await self.ensure_bucket()
-                self._bucket_generation += 1
         try:
             await self._put(key, data, content_type)
         except _FAILURES as err:
@@ -138,6 +145,7 @@ class S3Store:
                 "store_check_failed", bucket=self.bucket, error=str(err) or type(err).__name__
             )
             if isinstance(err, ClientError) and _error_code(err) in _MISSING | _NO_BUCKET:
+                self._bucket_gone("check")
                 raise StoreUnavailable("The object store has no bucket for thumbnails") from None
             raise StoreUnavailable("The object store is not reachable") from None
 

@@ -1,0 +1,99 @@
+"""Clients that hold connections open without speaking, or stop reading, against the real process.
+
+The service runs as `python -m thumbservice` with a low limit on open files (as `ulimit -n`
+would set), so a few dozen connections are enough to show what a thousand would do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import aiohttp
+
+from tests.e2e.test_processes import environment
+from tests.support.archive_server import ArchiveStub
+from tests.support.metrics import metric
+from tests.support.s3 import free_port
+from tests.support.service import service_process
+
+FILE_LIMIT = 100
+"""The service's RLIMIT_NOFILE: it holds about 16 files idle, so MAX_CONNECTIONS is 18."""
+SILENT = 120
+PATIENCE = 30.0
+
+
+async def open_silent(url: str, count: int) -> list[socket.socket]:
+    host, port = url.removeprefix("http://").split(":")
+    loop = asyncio.get_running_loop()
+    opened = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, int(port)))
+        opened.append(sock)
+    return opened
+
+
+async def closed_by_server(sock: socket.socket) -> bytes:
+    loop = asyncio.get_running_loop()
+    received = bytearray()
+    async with asyncio.timeout(PATIENCE):
+        while True:
+            try:
+                chunk = await loop.sock_recv(sock, 65536)
+            except ConnectionResetError:
+                return bytes(received)
+            if not chunk:
+                return bytes(received)
+            received += chunk
+
+
+async def test_silent_connections_under_a_low_file_limit_neither_starve_nor_stay(
+    archive: ArchiveStub, bucket: str, s3_endpoint: str, scratch: Path, tmp_path: Path
+) -> None:
+    env = {**environment(archive, bucket, s3_endpoint, scratch), "HEADER_TIMEOUT": "3"}
+    async with (
+        service_process(env, tmp_path / "service.log", file_limit=FILE_LIMIT) as service,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PATIENCE)) as http,
+    ):
+        silent = await open_silent(service.url, SILENT)
+        try:
+            async with http.get(f"{service.url}/healthz") as response:
+                assert response.status == 200
+            async with http.get(f"{service.url}/101/?width=64") as response:
+                assert response.status == 200
+                assert (await response.json())["url"]
+            for sock in silent:
+                assert await closed_by_server(sock) == b""
+        finally:
+            for sock in silent:
+                sock.close()
+        async with http.get(f"{service.url}/metrics") as response:
+            text = await response.text()
+        closed = sum(
+            metric(text, "thumbservice_connections_closed_total", reason=reason)
+            for reason in ("header_timeout", "evicted")
+        )
+        assert closed == SILENT
+    assert b"Too many open files" not in service.log.read_bytes()
+
+
+async def test_metrics_on_a_port_of_their_own(
+    archive: ArchiveStub, bucket: str, s3_endpoint: str, scratch: Path, tmp_path: Path
+) -> None:
+    metrics_port = free_port()
+    env = {**environment(archive, bucket, s3_endpoint, scratch), "METRICS_PORT": str(metrics_port)}
+    async with (
+        service_process(env, tmp_path / "service.log") as service,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PATIENCE)) as http,
+    ):
+        async with http.get(f"{service.url}/101/?width=64") as response:
+            assert response.status == 200
+        async with http.get(f"{service.url}/metrics") as response:
+            assert response.status == 404
+        async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+            assert response.status == 200
+            text = await response.text()
+        assert metric(text, "thumbservice_renders_total", kind="bw") == 1

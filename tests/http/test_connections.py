@@ -1,0 +1,210 @@
+"""Idle, half-open, too many and slow-reading connections: the limits of entrypoints/server.py.
+
+Real sockets against aiohttp's test server on 127.0.0.1 (the service's own runner), with the
+ports faked. Timeouts are small; every wait is on a state (a socket closed, a connection
+paused), bounded by a deadline only so that a regression fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from tests.http.conftest import ClientFactory, Fakes
+from tests.support.fakes import FakeRenderer
+from tests.support.metrics import metric
+from thumbservice.domain.spec import ThumbnailSpec
+from thumbservice.entrypoints.server import WRITE_BUFFER_HIGH, WRITE_CHUNK
+
+PATIENCE = 15.0
+"""The most any expected state may take to arrive before the test fails."""
+
+
+class BigRenderer(FakeRenderer):
+    """Thumbnails of `size` incompressible bytes, the same for every render."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.data = os.urandom(size)
+
+    async def render(self, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path) -> bytes:
+        await super().render(sources, spec, workdir)
+        return self.data
+
+
+@contextlib.asynccontextmanager
+async def raw_connections(
+    client: TestClient, count: int, *, receive_buffer: int | None = None
+) -> AsyncIterator[list[socket.socket]]:
+    """`count` TCP connections to the app that send nothing (until the test makes them)."""
+    loop = asyncio.get_running_loop()
+    opened: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            if receive_buffer is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            sock.setblocking(False)
+            opened.append(sock)
+            await loop.sock_connect(sock, (client.server.host, client.server.port))
+        yield opened
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+async def closed_by_server(sock: socket.socket) -> bytes:
+    """Everything the server sent on `sock` until it closed it (EOF or reset)."""
+    loop = asyncio.get_running_loop()
+    received = bytearray()
+    async with asyncio.timeout(PATIENCE):
+        while True:
+            try:
+                chunk = await loop.sock_recv(sock, 65536)
+            except ConnectionResetError:
+                return bytes(received)
+            if not chunk:
+                return bytes(received)
+            received += chunk
+
+
+def server_connections(client: TestClient) -> list:  # type: ignore[type-arg]
+    runner = client.server.runner
+    assert runner is not None and runner.server is not None
+    return list(runner.server.connections)
+
+
+async def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait, looking at the app's own state, until `condition()` holds."""
+    async with asyncio.timeout(PATIENCE):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_silent_connection_is_closed_after_the_header_timeout(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(header_timeout=0.3)
+    async with raw_connections(client, 3) as silent:
+        health = await client.get("/healthz")
+        assert health.status == 200
+        for sock in silent:
+            assert await closed_by_server(sock) == b""
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_connections_closed_total", reason="header_timeout") == 3
+
+
+async def test_a_request_head_sent_in_pieces_must_be_whole_within_the_timeout(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(header_timeout=0.3)
+    loop = asyncio.get_running_loop()
+    async with raw_connections(client, 1) as (slowloris,):
+        await loop.sock_sendall(slowloris, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        # It keeps sending header lines, never the blank line that ends the head.
+        closed = asyncio.ensure_future(closed_by_server(slowloris))
+        while not closed.done():
+            with contextlib.suppress(OSError):
+                await loop.sock_sendall(slowloris, b"X-More: 1\r\n")
+            await asyncio.wait({closed}, timeout=0.05)
+        assert await closed == b""
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(keepalive_timeout=0.3, header_timeout=60)
+    loop = asyncio.get_running_loop()
+    async with raw_connections(client, 1) as (sock,):
+        await loop.sock_sendall(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = await closed_by_server(sock)
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+async def test_over_the_cap_an_idle_connection_makes_room(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(max_connections=4, header_timeout=60)
+    async with raw_connections(client, 4) as silent:
+        await until(lambda: len(server_connections(client)) == 4, "four connections")
+        # The test client's own connection is the fifth: the oldest silent one is closed.
+        assert (await client.get("/healthz")).status == 200
+        assert await closed_by_server(silent[0]) == b""
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_connections_closed_total", reason="evicted") >= 1
+
+
+async def test_over_the_cap_with_every_connection_busy_answers_503_in_json(
+    make_client: ClientFactory, fakes: Fakes
+) -> None:
+    client = await make_client(max_connections=2, header_timeout=60)
+    fakes.renderer.gate = asyncio.Event()
+    busy = [asyncio.ensure_future(client.get(f"/101/?width={w}")) for w in (10, 11)]
+    await until(lambda: len(fakes.renderer.calls) == 2, "two renders under way")
+    loop = asyncio.get_running_loop()
+    async with raw_connections(client, 1) as (third,):
+        await loop.sock_sendall(third, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = await closed_by_server(third)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503")
+    assert b"Retry-After: 1" in head
+    assert b"application/json" in head
+    assert b"too many open connections" in body
+    fakes.renderer.gate.set()
+    assert [(await r).status for r in busy] == [200, 200]
+
+
+async def test_a_client_that_stops_reading_is_disconnected_and_holds_a_bounded_buffer(
+    make_client: ClientFactory, fakes: Fakes
+) -> None:
+    size = 8 * 1024 * 1024
+    fakes.renderer = BigRenderer(size)
+    client = await make_client(send_timeout=1.0)
+    assert len(await (await client.get("/101/?width=300&image=true")).read()) == size
+    loop = asyncio.get_running_loop()
+    request = b"GET /101/?width=300&image=true HTTP/1.1\r\nHost: x\r\n\r\n"
+    async with raw_connections(client, 6, receive_buffer=4096) as readers:
+        for sock in readers:
+            await loop.sock_sendall(sock, request)
+
+        def all_paused() -> bool:
+            stalled = [c for c in server_connections(client) if c.writing_paused]
+            return len(stalled) == len(readers)
+
+        await until(all_paused, "every slow reader's connection paused")
+        queued = [c.transport.get_write_buffer_size() for c in server_connections(client)]
+        assert max(queued) <= WRITE_BUFFER_HIGH + WRITE_CHUNK, queued
+        # The service keeps answering while they sit there.
+        assert (await client.get("/healthz")).status == 200
+        stalled = [c for c in server_connections(client) if c.writing_paused]
+        await until(
+            lambda: not set(stalled) & set(server_connections(client)), "the slow readers closed"
+        )
+        for sock in readers:
+            assert len(await closed_by_server(sock)) < size
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_connections_closed_total", reason="send_timeout") == 6
+
+
+async def test_a_slow_but_steady_reader_gets_the_whole_answer(
+    make_client: ClientFactory, fakes: Fakes
+) -> None:
+    size = 2 * 1024 * 1024
+    fakes.renderer = BigRenderer(size)
+    client = await make_client(send_timeout=2.0)
+    loop = asyncio.get_running_loop()
+    async with raw_connections(client, 1, receive_buffer=4096) as (sock,):
+        await loop.sock_sendall(sock, b"GET /101/?image=true HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = bytearray()
+        async with asyncio.timeout(PATIENCE * 4):
+            while len(received.partition(b"\r\n\r\n")[2]) < size:
+                chunk = await loop.sock_recv(sock, 16384)
+                assert chunk, "closed before the whole answer"
+                received += chunk
+    assert received.partition(b"\r\n\r\n")[2] == fakes.renderer.data
