@@ -112,7 +112,7 @@ NAMES = (
 """Every parameter the options read (`percentile` only with `interval=percentile`)."""
 
 _NUMBER = re.compile(
-    r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?"
+    r"[+-]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][+-]?[0-9]{1,3})?"
 )
 _E = TypeVar("_E", bound=StrEnum)
 

@@ -11,7 +11,10 @@ astropy's intervals take the whole array: `MinMaxInterval` its finite minimum an
   `ZScaleInterval.get_limits` on them;
 * a percentile is an order statistic found by histograms of 65,536 bins, each pass narrowing
   the range, until the bins that hold the wanted ranks are small enough to be collected and
-  sorted: the same values `np.percentile` interpolates between, exactly.
+  sorted: the same values `np.percentile` interpolates between, exactly. When the wanted
+  ranks crowd into bins too full to sort (histeq's 255 quantiles on a sky of one value or
+  so), those bins are cut into 1,024 sub-bins each and a rank is interpolated within its
+  sub-bin, about 1/67,000,000 of the range wide.
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ COLLECT = 1 << 20
 """Values in the wanted bins collected and sorted at most (4 MiB as float32)."""
 
 MAX_PASSES = 6
-"""Histogram passes at most: beyond, a rank's value is its bin's lower edge."""
+"""Histogram passes at most: beyond, a rank's value is read off finer bins (`_refine`)."""
+
+MAX_NARROWED = 4
+"""Bins narrowed by passes of their own at most; more are refined together (`_refine`)."""
+
+SUB_BINS = 1024
+"""Sub-bins of each bin `_refine` splits."""
 
 
 @dataclass(frozen=True)
@@ -210,11 +219,18 @@ def _narrow(
             part = _Job(edge, top, start, tuple(in_bin), int(counts[b]), (job.low, job.high, b))
             if part.count <= COLLECT:
                 collect.append(part)
-            elif last or top <= edge:
+            elif top <= edge:
                 result.update(dict.fromkeys(part.ranks, edge))  # float resolution reached
             else:
                 narrower.append(part)
-    _collect(source, collect, result)
+    if sum(part.count for part in collect) > COLLECT:
+        # Too many values to sort (the crowded ranks of histeq): finer bins instead.
+        _refine(source, collect, result)
+    else:
+        _collect(source, collect, result)
+    if last or len(narrower) > MAX_NARROWED:
+        _refine(source, narrower, result)
+        return []
     return narrower
 
 
@@ -263,3 +279,40 @@ def _collect(source: Source, jobs: list[_Job], result: dict[int, float]) -> None
                 result[rank] = float(mine[min(max(rank - job.base, 0), mine.size - 1)])
             else:
                 result[rank] = job.low
+
+
+def _refine(source: Source, jobs: list[_Job], result: dict[int, float]) -> None:
+    """Each job's bin cut into `SUB_BINS`, all in one pass; a rank is interpolated within
+    its sub-bin as if its values were spread evenly."""
+    if not jobs:
+        return
+    parents: dict[tuple[float, float], np.ndarray] = {}
+    for slot, job in enumerate(jobs):
+        assert job.parent is not None
+        low, high, b = job.parent
+        parents.setdefault((low, high), np.full(BINS, -1, np.int64))[b] = slot
+    edges = np.array([job.low for job in jobs])
+    widths = np.array([job.high - job.low for job in jobs])
+    scales = np.divide(SUB_BINS, widths, out=np.zeros_like(widths), where=widths > 0)
+    counts = np.zeros(len(jobs) * SUB_BINS, np.int64)
+    for chunk in source():
+        good = finite_values(chunk)
+        for (low, high), table in parents.items():
+            inside, index = _binned(good, low, high)
+            if not inside.size:
+                continue
+            slot = table[index]
+            keep = slot >= 0
+            slot = slot[keep]
+            sub = (inside[keep].astype(np.float64) - edges[slot]) * scales[slot]
+            sub = np.clip(sub, 0, SUB_BINS - 1).astype(np.int64)
+            counts += np.bincount(slot * SUB_BINS + sub, minlength=counts.size)
+    for slot, job in enumerate(jobs):
+        mine = counts[slot * SUB_BINS : (slot + 1) * SUB_BINS]
+        cumulative = np.cumsum(mine)
+        for rank in job.ranks:
+            offset = rank - job.base
+            b = min(int(np.searchsorted(cumulative, offset, side="right")), SUB_BINS - 1)
+            within = offset - (int(cumulative[b - 1]) if b else 0)
+            share = (within + 0.5) / mine[b] if mine[b] else 0.0
+            result[rank] = float(job.low + (b + min(share, 1.0)) * widths[slot] / SUB_BINS)
