@@ -78,6 +78,8 @@ STRETCHES = [
     ({"stretch": "asinh", "a": "0.02"}, lambda d: vis.AsinhStretch(0.02)),
     ({"stretch": "power", "power": "0.3"}, lambda d: vis.PowerStretch(0.3)),
     ({"stretch": "power", "power": "3"}, lambda d: vis.PowerStretch(3)),
+    ({"stretch": "power", "power": "0.05"}, lambda d: vis.PowerStretch(0.05)),
+    ({"stretch": "power", "power": "12"}, lambda d: vis.PowerStretch(12)),
     ({"stretch": "sinh"}, lambda d: vis.SinhStretch()),
     ({"stretch": "sinh", "a": "0.5"}, lambda d: vis.SinhStretch(0.5)),
     ({"stretch": "squared"}, lambda d: vis.SquaredStretch()),
@@ -126,6 +128,23 @@ def test_each_interval_is_astropys(
     }[stretch]
     reference = astropy_grey(values, header, interval(values), astropy_stretch)  # type: ignore[operator]
     assert_within_one_level(ours[..., 0], reference)
+
+
+@pytest.mark.parametrize("stretch", ["log", "sqrt", "power"])
+def test_a_steep_stretch_above_a_cut_over_the_sky(
+    frame: Path, data: tuple[np.ndarray, fits.Header], stretch: str
+) -> None:
+    values, header = data
+    query = {"stretch": stretch, "min_cut": "410", "max_cut": "5000"}
+    astropy_stretch = {
+        "log": vis.LogStretch(),
+        "sqrt": vis.SqrtStretch(),
+        "power": vis.PowerStretch(0.1),
+    }[stretch]
+    if stretch == "power":
+        query["power"] = "0.1"
+    reference = astropy_grey(values, header, vis.ManualInterval(410, 5000), astropy_stretch)
+    assert_within_one_level(rendered([frame], query)[..., 0], reference)
 
 
 def test_histeq_takes_the_whole_range_by_default(

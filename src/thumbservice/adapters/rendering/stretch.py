@@ -10,9 +10,12 @@ Evaluating a logarithm or an arcsinh on every pixel would cost several times fit
 whole scaling (0.3-0.4 s on a 4096x4096 frame). `LevelMap` instead cuts [0, 1] into 65,535
 bins, evaluates the stretch once on each bin's edges, and looks each pixel's bin up, as
 `GammaMap` does for fits2image's gamma. A bin whose edges are one level apart holds a level
-boundary, and its pixels may come out one level low or high; a bin more than one level wide
-(the steep start of `log` or of a small `power`, a peak of `histeq`) has its pixels
-evaluated exactly instead. So every value is within one level of astropy's, and most equal.
+boundary, and its pixels may come out one level low or high. A bin more than one level wide
+has its pixels evaluated exactly when it lies at the steep start of the stretch (`log`, a
+small `power`: the pixels are picked by value before scaling), and elsewhere (a large
+`power`'s end, and for `histeq` every bin holding a boundary, since its boundaries crowd
+where most pixels are) is looked up again in 256 finer bins of its own. So every value is
+within one level of astropy's, and most equal.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 LEVEL_BINS = 65535
 """Bins of [0, 1] in a level map (the clipped top, x = 1, is one more)."""
+
+SUB_BINS = 256
+"""Finer bins of each bin more than a level wide (or, for histeq, holding a boundary)."""
 
 Levels = Callable[[np.ndarray], np.ndarray]
 """The exact 8-bit values of normalised, clipped values (float64, in [0, 1])."""
@@ -142,8 +148,9 @@ class LevelMap:
     """Data values to 8-bit values: interval `vmin`..`vmax`, then a stretch's `levels`."""
 
     def __init__(self, vmin: float, vmax: float, levels: Levels, *, exact: bool = False) -> None:
-        """`exact`: evaluate every pixel of a bin that holds a level boundary (for histeq,
-        whose boundaries crowd where most pixels are), not only of bins wider than a level."""
+        """`exact`: look up again every pixel of a bin that holds a level boundary (for
+        histeq, whose boundaries crowd where most pixels are), not only of bins wider than a
+        level."""
         self.vmin = float(vmin)
         self.vmax = float(vmax)
         self.levels = levels
@@ -159,12 +166,24 @@ class LevelMap:
         centres = (np.arange(LEVEL_BINS, dtype=np.float64) + 0.5) / LEVEL_BINS
         self.table = np.append(levels(centres), at_edges[-1:]).astype(np.uint8)
         wide = np.flatnonzero(np.diff(at_edges) > (0 if exact else 1))
-        self._wide_table = np.zeros(LEVEL_BINS + 1, dtype=bool)
-        self._wide_table[wide] = True
-        self._wide = wide
-        self._contiguous = bool(wide.size) and int(wide[-1]) + 1 == wide.size
-        # In the contiguous case: the data value below which pixels are evaluated exactly.
-        self._exact_below = self.vmin + wide.size / LEVEL_BINS * self.divisor
+        # The steep start (a run of wide bins from x = 0): its pixels are picked by value
+        # before scaling and evaluated exactly; below this data value.
+        start = int(np.argmin(wide == np.arange(wide.size))) if wide.size else 0
+        if wide.size and wide[-1] == wide.size - 1:
+            start = wide.size
+        self._start = start
+        self._exact_below = self.vmin + start / LEVEL_BINS * self.divisor
+        if start:
+            # Bin 0 then serves only values at or below vmin (x clipped to 0), and NaN.
+            self.table[0] = levels(np.zeros(1))[0]
+        # The other wide bins: their pixels are looked up again in a table of SUB_BINS finer
+        # bins of their own (the scaled float32 value has about that resolution).
+        later = wide[start:]
+        self._later = later.size
+        self._slot = np.full(LEVEL_BINS + 1, -1, dtype=np.int32)
+        self._slot[later] = np.arange(later.size, dtype=np.int32)
+        fine = (later[:, None] + (np.arange(SUB_BINS) + 0.5) / SUB_BINS).reshape(-1)
+        self._fine = levels(np.clip(fine / LEVEL_BINS, 0.0, 1.0)).astype(np.uint8)
 
     def apply(
         self, values: np.ndarray, may_be_nan: bool = True, out: np.ndarray | None = None
@@ -178,16 +197,15 @@ class LevelMap:
             if not np.isfinite(total):
                 nan = np.isnan(values)
         exact: tuple[np.ndarray, np.ndarray] | None = None
-        original = None
-        if self._contiguous:
+        finer = self._later > 0
+        if self._start:
             # The steep start of the stretch: pick its pixels before they are scaled.
-            chosen = values < self._exact_below
+            with np.errstate(invalid="ignore"):
+                chosen = (values > self.zero) & (values < self._exact_below)
             if nan is not None:
                 chosen &= ~nan
             if chosen.any():
                 exact = (chosen, values[chosen])
-        elif self._wide.size:
-            original = values.copy()
         scaled = values if values.flags.writeable else np.empty_like(values)
         with np.errstate(invalid="ignore", over="ignore"):
             np.subtract(values, self.zero, out=scaled)
@@ -198,11 +216,13 @@ class LevelMap:
         index = scaled.astype(np.uint16)
         direct = out is not None and out.flags.c_contiguous
         result = np.take(self.table, index, out=out if direct else None)
-        if original is not None:
-            chosen = np.take(self._wide_table, index)
-            if nan is not None:
-                chosen &= ~nan
-            exact = (chosen, original[chosen])
+        if finer:
+            slot = np.take(self._slot, index)
+            chosen = slot >= 0
+            if chosen.any():
+                within = scaled[chosen] - index[chosen]
+                sub = np.clip((within * SUB_BINS).astype(np.int64), 0, SUB_BINS - 1)
+                result[chosen] = self._fine[slot[chosen].astype(np.int64) * SUB_BINS + sub]
         if exact is not None:
             chosen, picked = exact
             x = (picked.astype(np.float64) - self.vmin) / self.divisor
