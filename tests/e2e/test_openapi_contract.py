@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import urllib.request
 from typing import Any
 
@@ -104,6 +105,16 @@ def suited(context: Any, case: schemathesis.Case) -> schemathesis.Case:
     if query.get("median") is True and query.get("percentile", 99.5) <= 50:
         query["median"] = False
     color = query.get("color") is True
+    # The display options' rules: no colour map on a composite, a joint interval only on one,
+    # an interval only with a stretch of astropy's, median only with fits2image's.
+    query.pop("cmap" if color else "joint_interval", None)
+    if query.get("stretch", "fits2image") == "fits2image":
+        for name in ("interval", "min_cut", "max_cut", "contrast", "joint_interval"):
+            query.pop(name, None)
+    else:
+        query["median"] = False
+    if query.get("min_cut", -math.inf) >= query.get("max_cut", math.inf):
+        query.pop("max_cut")
     frames = [i for i in SAMPLE_FRAME_IDS if (i in COLOR_SAMPLE_FRAME_IDS) == color]
     frame = (case.path_parameters or {}).get("frame", 0)
     index = frame if isinstance(frame, int) else len(str(frame))

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from tests.http.conftest import ClientFactory, Fakes
+from thumbservice.domain.display import NAMES as DISPLAY_NAMES
 from thumbservice.domain.spec import MAX_LABEL_LENGTH, ImageFormat
 from thumbservice.entrypoints import docs
 
@@ -95,6 +96,7 @@ async def test_the_openapi_document_validates_and_is_complete(client: TestClient
         "format",
         "image",
         "If-None-Match",
+        *DISPLAY_NAMES,
     }
     # The Authorization header is a security scheme: OpenAPI ignores a parameter of that name.
     assert thumbnail["security"] == [{}, {"archiveToken": []}]

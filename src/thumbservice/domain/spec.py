@@ -8,8 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from thumbservice.domain.display import DEFAULT_DISPLAY, ColourMap, DisplayOptions, Stretch
 from thumbservice.domain.errors import InvalidParameter
 from thumbservice.domain.frames import FITS_SUFFIXES_LONGEST_FIRST
+from thumbservice.domain.words import (  # noqa: F401 (the words are read from here too)
+    FALSE_WORDS,
+    TRUE_WORDS,
+    parse_boolean,
+)
 
 # Bump when a change to rendering makes earlier thumbnails stale: it is part of every key.
 RENDER_VERSION = 1
@@ -29,8 +35,6 @@ _DECIMAL = re.compile(r"[0-9]{1,3}(\.[0-9]{1,12})?|\.[0-9]{1,12}")
 BASENAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}"
 MAX_FRAME_ID = 2**63 - 1
 _BASENAME = re.compile(BASENAME_PATTERN)
-TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
-FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0"})
 
 
 class ImageFormat(StrEnum):
@@ -73,16 +77,6 @@ def is_ascii_digits(text: str) -> bool:
     """True for a non-empty run of 0-9 only: `str.isdigit` also takes '²' and '٣', which int()
     refuses or reads, and int() takes '1_000' and ' 7'."""
     return text.isascii() and text.isdigit()
-
-
-def parse_boolean(text: str) -> bool | None:
-    """A boolean word (any case, spaces around ignored), or None if the text is not one."""
-    word = text.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    return None
 
 
 @dataclass(frozen=True)
@@ -130,6 +124,8 @@ class ThumbnailSpec:
     quality: int = DEFAULT_QUALITY
     image: bool = False
     format: ImageFormat = DEFAULT_FORMAT
+    display: DisplayOptions = DEFAULT_DISPLAY
+    """The stretch, interval and colour map (`domain.display`); the default is fits2image's."""
 
     @classmethod
     def from_query(
@@ -147,7 +143,9 @@ class ThumbnailSpec:
             quality=_integer(query, "quality", DEFAULT_QUALITY, 1, 100),
             image=_boolean(query, "image"),
             format=_format(query.get("format")),
+            display=DisplayOptions.from_mapping(query),
         )
+        _check_display(spec)
         if spec.median and spec.percentile <= MEDIAN_MIN_PERCENTILE:
             # Below the median every pixel of a median-subtracted frame is 0: the stretch would
             # divide by zero and draw the same picture whatever the percentile.
@@ -176,6 +174,9 @@ class ThumbnailSpec:
         }
         if self.format is not ImageFormat.JPEG:
             params["format"] = self.format.value
+        if not self.display.is_default:
+            # Only a choice that differs from fits2image's picture enters the key.
+            params["display"] = self.display.canonical()
         return params
 
 
@@ -192,6 +193,25 @@ def cache_key(frame_ids: tuple[int, ...], spec: ThumbnailSpec) -> str:
     canonical += f"&frames={','.join(map(str, frame_ids))}&v={RENDER_VERSION}"
     digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
     return f"{frame_ids[0]}.{digest}.{spec.format.extension}"
+
+
+def _check_display(spec: ThumbnailSpec) -> None:
+    """What the display options cannot be combined with."""
+    display = spec.display
+    if spec.median and display.stretch is not Stretch.FITS2IMAGE:
+        raise InvalidParameter(
+            f"median=true is fits2image's stretch and cannot be combined with "
+            f"stretch={display.stretch}; leave out one of them"
+        )
+    if spec.color and display.cmap is not ColourMap.GREY:
+        raise InvalidParameter(
+            f"cmap={display.cmap} colours a black-and-white thumbnail; a color=true "
+            "thumbnail takes its colours from the red, visual and blue frames"
+        )
+    if display.joint_interval and not spec.color:
+        raise InvalidParameter(
+            "joint_interval=true is for color=true: it takes one interval over the three channels"
+        )
 
 
 def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -10,6 +10,18 @@ from functools import lru_cache
 from typing import Any
 
 from thumbservice import __version__
+from thumbservice.domain.display import (
+    DEFAULT_CONTRAST,
+    DEFAULT_POWER,
+    MAX_POWER,
+    MAX_STRETCH_A,
+    MIN_POWER,
+    MIN_STRETCH_A,
+    STRETCH_A,
+    ColourMap,
+    Interval,
+    Stretch,
+)
 from thumbservice.domain.spec import (
     BASENAME_PATTERN,
     DEFAULT_FORMAT,
@@ -101,7 +113,9 @@ def _thumbnail_parameters(max_size: int) -> list[dict[str, Any]]:
             "in": "query",
             "description": (
                 "Upper clip of the median-subtracted stretch, used with `median=true` (where it "
-                f"must be above {MEDIAN_MIN_PERCENTILE:g}); digits with an optional decimal point"
+                f"must be above {MEDIAN_MIN_PERCENTILE:g}); with `interval=percentile`, the share "
+                "of pixels kept, the same share cut from both ends (astropy's "
+                "`PercentileInterval`). Digits with an optional decimal point"
             ),
             "schema": {
                 "type": "number",
@@ -123,12 +137,109 @@ def _thumbnail_parameters(max_size: int) -> list[dict[str, Any]]:
             "schema": {"type": "string", "enum": formats, "default": DEFAULT_FORMAT.value},
         },
         _boolean("image", "Answer with the image itself instead of JSON"),
+        *display_parameters(),
         {
             "name": "If-None-Match",
             "in": "header",
             "description": "The ETag of an image answer already held (with `image=true`)",
             "schema": {"type": "string"},
         },
+    ]
+
+
+def display_parameters() -> list[dict[str, Any]]:
+    """The display options (`domain.display`): astropy.visualization's names and meanings."""
+
+    def number(name: str, description: str, **schema: Any) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "description": f"{description}. A finite number (a sign and an exponent allowed)",
+            "schema": {"type": "number", **schema},
+        }
+
+    stretch_a = ", ".join(f"{s} {a:g}" for s, a in STRETCH_A.items())
+    return [
+        {
+            "name": "stretch",
+            "in": "query",
+            "description": (
+                "How the values between the interval's limits become grey levels, as "
+                "astropy.visualization's stretch of that name: the level is "
+                "floor(255 * stretch(x)), x the value scaled to [0, 1] by the interval and "
+                "clipped. `fits2image` (the default) is fits2image's own picture: zscale "
+                "limits from the median up, a gamma of 2.5, and `median`/`percentile`. Giving "
+                "an interval or cuts without a stretch chooses `linear`"
+            ),
+            "schema": {
+                "type": "string",
+                "enum": [s.value for s in Stretch],
+                "default": Stretch.FITS2IMAGE.value,
+            },
+        },
+        number(
+            "a",
+            f"The constant of stretch=log, asinh or sinh (astropy's defaults: {stretch_a})",
+            minimum=MIN_STRETCH_A,
+            maximum=MAX_STRETCH_A,
+        ),
+        number(
+            "power",
+            "The exponent of stretch=power (x ** power)",
+            minimum=MIN_POWER,
+            maximum=MAX_POWER,
+            default=DEFAULT_POWER,
+        ),
+        {
+            "name": "interval",
+            "in": "query",
+            "description": (
+                "Which values are drawn black and white, as astropy.visualization's intervals: "
+                "`zscale` (ZScaleInterval, with `contrast`; the default of every stretch but "
+                "histeq), `minmax` (the finite minimum and maximum; histeq's default), "
+                "`percentile` (PercentileInterval of `percentile`), `manual` (`min_cut` and "
+                "`max_cut`). Not with stretch=fits2image, which has its own limits. For color, "
+                "each channel takes its own interval unless `joint_interval=true`"
+            ),
+            "schema": {"type": "string", "enum": [i.value for i in Interval]},
+        },
+        number(
+            "min_cut",
+            "The data value drawn black, with interval=manual (which it implies); without it, "
+            "the data's minimum. Must be below max_cut",
+        ),
+        number(
+            "max_cut",
+            "The data value drawn white, with interval=manual (which it implies); without it, "
+            "the data's maximum",
+        ),
+        number(
+            "contrast",
+            "ZScaleInterval's contrast, with interval=zscale",
+            exclusiveMinimum=0,
+            maximum=1,
+            default=DEFAULT_CONTRAST,
+        ),
+        {
+            "name": "cmap",
+            "in": "query",
+            "description": (
+                "The colour map of a black-and-white thumbnail, applied to its grey levels "
+                "(colours from the cmap library; heat, cool and rainbow are DS9's equivalents). "
+                "Not with `color=true`"
+            ),
+            "schema": {
+                "type": "string",
+                "enum": [c.value for c in ColourMap],
+                "default": ColourMap.GREY.value,
+            },
+        },
+        _boolean("invert", "Dark stars on a light sky: grey level v drawn as 255 - v"),
+        _boolean(
+            "joint_interval",
+            "With `color=true`: one interval over the three channels together instead of one "
+            "for each",
+        ),
     ]
 
 
@@ -166,7 +277,10 @@ def _thumbnail(max_size: int) -> dict[str, Any]:
                 **{"Cache-Control": {"$ref": "#/components/headers/Cache-Control"}},
             ),
             "304": _answer("Not modified: `If-None-Match` names this image", ETag=etag),
-            "400": _error("A bad parameter or frame name, or a frame the rules exclude"),
+            "400": _error(
+                "A bad parameter or frame name (naming the parameter and what it allows), or a "
+                "frame the rules exclude"
+            ),
             "401": _error("The archive refused the token"),
             "403": _error("The archive forbade the caller this frame"),
             "404": _error("No such frame for this caller, or RVB frames not found"),

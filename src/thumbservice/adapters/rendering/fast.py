@@ -69,6 +69,7 @@ from astropy.utils.exceptions import AstropyWarning
 from fits2image.orientation import orientation_transform
 from PIL import Image
 
+from thumbservice.adapters.rendering import display as display_step
 from thumbservice.adapters.rendering.blocks import (
     AxisGrid,
     AxisMap,
@@ -97,6 +98,7 @@ from thumbservice.adapters.rendering.zscale import (
     sample_stride,
     zscale_limits,
 )
+from thumbservice.domain.display import DisplayOptions
 from thumbservice.domain.errors import (
     InvalidParameter,
     UnreadableFrame,
@@ -128,8 +130,12 @@ def render(
     font_path: Path,
     align: bool = True,
     workdir: Path | None = None,
+    display: DisplayOptions | None = None,
 ) -> RenderResult:
     """fits2image's picture of `paths`: one frame, or red, visual and blue for `color`.
+
+    `display`, when given and not the default, replaces fits2image's scaling by its stretch
+    and interval and colours the picture by its map (`display_step`).
 
     The image fits in `width` x `height` with its aspect kept, and is never enlarged.
     `workdir`, if given, takes the scratch file of a large compressed frame, which has no
@@ -145,13 +151,13 @@ def render(
                 raise UnreadableFrame("A color image needs exactly three frames")
             return _render_color(
                 [Path(p) for p in paths], (width, height), label, median, percentile,
-                Path(font_path), align, workdir,
+                Path(font_path), align, workdir, display,
             )  # fmt: skip
         if len(paths) != 1:
             raise UnreadableFrame("A black-and-white image takes exactly one frame")
         return _render_single(
             Path(paths[0]), (width, height), label, median, percentile, Path(font_path),
-            workdir,
+            workdir, display,
         )  # fmt: skip
 
 
@@ -163,7 +169,9 @@ def _render_single(
     percentile: float,
     font_path: Path,
     workdir: Path | None,
+    display: DisplayOptions | None = None,
 ) -> RenderResult:
+    scaling = display_step.scaling(display)
     with FrameFile(path) as frame:
         transform: Transform = orientation_transform(frame.header)
         if transform is None:
@@ -174,9 +182,9 @@ def _render_single(
         final = thumbnail_size(size, wanted)
         factors = reduce_factors(size, final) if final else (1, 1)
         rows, cols = block_grids(frame.height, frame.width, axes, factors)
-        sums = _scaled_blocks(frame, rows, cols, median, percentile, workdir)
+        sums = _scaled_blocks(frame, rows, cols, median, percentile, workdir, scaling=scaling)
     reduced = Image.fromarray(orient(sums.rounded(), transform))
-    image = finish(reduced, size, factors, final).convert("RGB")
+    image = display_step.colours(finish(reduced, size, factors, final), display)
     draw_label(image, label, font_path)
     return RenderResult(image, None, "")
 
@@ -190,9 +198,11 @@ def _render_color(
     font_path: Path,
     align: bool,
     workdir: Path | None,
+    display: DisplayOptions | None = None,
 ) -> RenderResult:
     with contextlib.ExitStack() as stack:
         frames = [stack.enter_context(FrameFile(path)) for path in paths]
+        scaling = display_step.scaling(display, frames, BAND_PIXELS)
         transform = _shared_orientation(frames)
         axes = AxisMap.of(transform)
         shapes = [axes.oriented_shape(frame.height, frame.width) for frame in frames]
@@ -219,15 +229,16 @@ def _render_color(
                 rows, cols = block_grids(height, width, axes, factors, region)
                 sums = _aligned_blocks(
                     frame, registration, index - 1, rows, cols, median, percentile, workdir,
-                    storage=storage,
+                    storage=storage, scaling=scaling,
                 )  # fmt: skip
             else:
                 rows, cols = block_grids(frame.height, frame.width, axes, factors, region)
                 sums = _scaled_blocks(
-                    frame, rows, cols, median, percentile, workdir, storage=storage
-                )
+                    frame, rows, cols, median, percentile, workdir, storage=storage,
+                    scaling=scaling,
+                )  # fmt: skip
             planes.append(orient(sums.rounded(), transform))
-    image = finish(_composite(planes, stacked), size, factors, final)
+    image = display_step.colours(finish(_composite(planes, stacked), size, factors, final), display)
     draw_label(image, label, font_path)
     if registration is None:
         return RenderResult(image, None, "")
@@ -411,8 +422,10 @@ def _scaled_blocks(
     workdir: Path | None,
     *,
     storage: np.ndarray | None = None,
+    scaling: display_step.DisplayScaling | None = None,
 ) -> BlockSums:
-    """Scale the frame as fits2image does and sum the 8-bit values over the block grid."""
+    """Scale the frame as fits2image does (or as `scaling` says) and sum the 8-bit values
+    over the block grid."""
     if not frame.compressed and not _small(frame):
         samples = _first_pass(frame, None).samples()
 
@@ -422,14 +435,15 @@ def _scaled_blocks(
             return values
 
         return _second_pass(
-            read, samples, frame.height, frame.width, rows, cols, median, percentile, storage
-        )
+            read, samples, frame.height, frame.width, rows, cols, median, percentile, storage,
+            scaling,
+        )  # fmt: skip
     bands = _kept_rows(frame, workdir)
     try:
         samples = _first_pass(frame, bands).samples()
         return _second_pass(
             bands.read, samples, frame.height, frame.width, rows, cols, median, percentile,
-            storage,
+            storage, scaling,
         )  # fmt: skip
     finally:
         bands.close()
@@ -446,6 +460,7 @@ def _aligned_blocks(
     workdir: Path | None,
     *,
     storage: np.ndarray | None = None,
+    scaling: display_step.DisplayScaling | None = None,
 ) -> BlockSums:
     """As `_scaled_blocks`, for a frame resampled onto the reference's grid first.
 
@@ -472,8 +487,9 @@ def _aligned_blocks(
                 return resampler.band(start, stop, kept.read, scratch)
 
             return _second_pass(
-                resampled, samples, height, width, rows, cols, median, percentile, storage
-            )
+                resampled, samples, height, width, rows, cols, median, percentile, storage,
+                scaling,
+            )  # fmt: skip
         moved = _Bands(height, width, np.dtype(np.float32), workdir)
         try:
             collector = SampleCollector(width, stride)
@@ -485,7 +501,7 @@ def _aligned_blocks(
             kept.close()
             return _second_pass(
                 moved.read, collector.samples(), height, width, rows, cols, median, percentile,
-                storage,
+                storage, scaling,
             )  # fmt: skip
         finally:
             moved.close()
@@ -503,19 +519,25 @@ def _second_pass(
     median: bool,
     percentile: float,
     storage: np.ndarray | None = None,
+    scaling: display_step.DisplayScaling | None = None,
 ) -> BlockSums:
     """Scale rows `read(start, stop)` gives, and sum them over the block grid (in `storage`,
-    for blocks of one pixel, when given).
+    for blocks of one pixel, when given). With `scaling`, its interval is measured on the
+    rows first (another read of them) and its stretch replaces fits2image's.
 
     With `median`, fits2image's `recalculate_median` needs the histogram of the whole 8-bit
     frame first, so the 8-bit bands are kept (one byte a pixel) until it is complete.
     """
-    gamma = GammaMap(*zscale_limits(samples))
+    target = max(1, BAND_PIXELS // width)
+    gamma: GammaMap | display_step.LevelMap
+    if scaling is None:
+        gamma = GammaMap(*zscale_limits(samples))
+    else:
+        gamma = scaling.for_channel(read, height, width, target)
     may_be_nan = samples.dtype.kind == "f"
     sums = BlockSums(rows, cols, storage)
     kept: list[tuple[int, np.ndarray]] = []
     histogram = np.zeros(256, dtype=np.int64)
-    target = max(1, BAND_PIXELS // width)
     for first, start, stop in _segments(rows, height, target, whole_frame=median):
         direct = None if median or first is None else sums.target(first, stop - start)
         if direct is not None:

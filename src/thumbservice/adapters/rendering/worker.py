@@ -3,7 +3,8 @@ encoding.
 
 Kept apart from the pool so that a worker imports only what rendering needs. Two renderers draw
 the same picture (`RENDERER`): `fast` (fits2image's algorithm in row bands, the default) and
-`fits2image` (fits2image itself, the reference).
+`fits2image` (fits2image itself, the reference). A thumbnail with display options other than
+fits2image's own (a stretch, an interval, a colour map) is always drawn by `fast`.
 """
 
 from __future__ import annotations
@@ -148,9 +149,14 @@ def _render(job: RenderJob) -> RenderOutcome:
     spec = job.spec
     from astropy.utils.exceptions import AstropyWarning
 
+    # fits2image draws only its own picture: any other display choice is the fast
+    # renderer's, whichever renderer is configured.
+    renderer, display = job.renderer, {}
+    if not spec.display.is_default:
+        renderer, display = "fast", {"display": spec.display}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
-        result = renderer_module(job.renderer).render(
+        result = renderer_module(renderer).render(
             [Path(p) for p in job.sources],
             width=spec.width,
             height=spec.height,
@@ -161,6 +167,7 @@ def _render(job: RenderJob) -> RenderOutcome:
             font_path=Path(job.font_path),
             align=job.align,
             workdir=workdir,
+            **display,
         )
     return RenderOutcome(encode(result.image, spec), result.aligned, result.note)
 
