@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -73,10 +74,10 @@ def picture_image(pixels: np.ndarray) -> Image.Image:
         image = Image.frombuffer("L", (width, height), pixels, "raw", "L", 0, 1)
     else:
         try:
-            core = Image.core
-            image = Image.Image()._new(
-                core.map_buffer(pixels, (width, height), "raw", 0, ("RGB", 0, 1))  # type: ignore[attr-defined]
-            )
+            # Pillow's own layout of an RGB image is 4 bytes a pixel: mapped, not copied.
+            core: Any = Image.core
+            mapped = core.map_buffer(pixels, (width, height), "raw", 0, ("RGB", 0, 1))
+            image = Image.Image()._new(mapped)
         except Exception:  # a Pillow whose core differs: decode (a copy)
             image = Image.frombuffer("RGB", (width, height), pixels, "raw", "RGBX", 0, 1)
     image.readonly = 1  # drawing on it copies it first: the entry is never written through
