@@ -252,18 +252,16 @@ class FrameCache:
         previous = self._entries.pop(key, None)
         if previous is not None:
             self.bytes_in_use -= previous
+        if size > self.max_bytes:
+            # Larger than the whole cache on its own (workers do not write those): not kept.
+            self.path(key).unlink(missing_ok=True)
+            return
         self._entries[key] = size
         self.bytes_in_use += size
         evicted = 0
-        while self.bytes_in_use > self.max_bytes and len(self._entries) > 1:
+        while self.bytes_in_use > self.max_bytes:
             oldest, oldest_size = next(iter(self._entries.items()))
-            if oldest == key:
-                break
             self._forget(oldest, oldest_size)
-            evicted += 1
-        if self.bytes_in_use > self.max_bytes:
-            # Larger than the whole cache on its own: not kept.
-            self._forget(key, self._entries[key])
             evicted += 1
         if evicted and self.on_evict is not None:
             self.on_evict(evicted)
