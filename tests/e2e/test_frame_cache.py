@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from tests.e2e.conftest import AppFactory
 from tests.support.archive_server import ArchiveStub
 from tests.support.frames import FrameSet
@@ -46,11 +48,16 @@ async def test_further_sizes_labels_and_formats_need_no_second_download(
         {"width": "500", "format": "png"},
         {"width": "300", "format": "webp", "quality": "60"},
     ]
-    for query in views:
-        response = await client.get("/101/", params={**query, "image": "true"})
-        assert response.status == 200, await response.text()
-        assert await response.read() == fresh([test_frames.paths["public"]], "101", query), query
+    with capture_logs() as logs:
+        for query in views:
+            response = await client.get("/101/", params={**query, "image": "true"})
+            assert response.status == 200, await response.text()
+            expected = fresh([test_frames.paths["public"]], "101", query)
+            assert await response.read() == expected, query
     assert archive.downloads[101] == 1
+    # the render log line says which path drew each view
+    drawn = [entry["drawn_from"] for entry in logs if entry["event"] == "render"]
+    assert drawn == ["fits"] + ["frame_cache"] * (len(views) - 1)
     metrics = await (await client.get("/metrics")).text()
     assert metric(metrics, 'thumbservice_frame_cache_lookups_total{result="miss"}') == 1
     assert metric(metrics, 'thumbservice_frame_cache_lookups_total{result="hit"}') == 5

@@ -241,3 +241,30 @@ def test_a_full_disk_while_writing_an_entry_still_answers(
     assert list(cache.iterdir()) == []  # nothing kept, nothing partial left
     resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     assert encode(kept.image, spec) == fresh(Case("f", [frames[0]]), spec, tmp_path)
+
+
+def test_with_fits2image_as_the_renderer_views_are_its_fresh_renders(
+    corpus: list[Case], tmp_path: Path
+) -> None:
+    """RENDERER=fits2image keeps fits2image's own full picture and draws views from it."""
+    from thumbservice.adapters.rendering import fits2image_renderer
+
+    cache = tmp_path / "frames"
+    for case in (c for c in corpus if c.name in ("quarter turn", "median 90", "color")):
+        key = case.name.replace(" ", "")
+        keep = views.Keep(str(cache), key, 1 << 30)
+        for size in (100, 5000):
+            spec = spec_of(case, size, "a label", ImageFormat.PNG)
+            expected = fits2image_renderer.render(
+                case.paths, width=size, height=size, label=spec.label, color=spec.color,
+                median=spec.median, percentile=spec.percentile, font_path=FONT_PATH,
+                workdir=tmp_path,
+            ).image  # fmt: skip
+            image = views.draw_from_cache(cache, key, spec)
+            if image is None:
+                kept = views.render_and_keep(
+                    case.paths, spec, keep, renderer="fits2image", workdir=tmp_path
+                )
+                assert kept.kept_bytes > 0
+                image = kept.image
+            assert encode(image, spec) == encode(expected, spec), (case.name, size)
