@@ -297,7 +297,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="thumbservice-cluster-bench-") as tmp:
         workdir = Path(tmp)
         frames = make_frames(workdir / "frames")
-        print(f"Generated {len(SETUPS)} frames of {SIZE}² in {time.perf_counter() - started:.1f} s")
+        count = sum(len(group) for key, group in frames.items() if key.startswith("cold:"))
+        print(f"Generated {count} frames of {SIZE}² in {time.perf_counter() - started:.1f} s")
         with archive_in_thread(workdir / "frames", frames) as stub, s3_server() as endpoint:
             outcomes = [
                 asyncio.run(run_setup(setup, frames, stub.downloads, stub.root, endpoint, workdir))
