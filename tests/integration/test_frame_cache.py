@@ -15,10 +15,11 @@ from tests.support.corpus import Case, build_corpus, write_e91
 from thumbservice.adapters.rendering import fast, views
 from thumbservice.adapters.rendering.framecache import (
     FrameCache,
-    PictureWriter,
+    checksum,
     entry_bytes,
     entry_path,
     open_picture,
+    write_entry,
 )
 from thumbservice.adapters.rendering.labels import FONT_PATH
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
@@ -206,17 +207,29 @@ async def test_a_damaged_entry_is_discarded_and_rebuilt(
 
 
 def test_a_partial_entry_is_never_read(tmp_path: Path) -> None:
-    with PictureWriter(tmp_path, "k", 4, 4, 1) as writer:
-        writer.pixels[...] = 7
-        assert open_picture(entry_path(tmp_path, "k")) is None
-        assert [p.name.endswith(".partial") for p in tmp_path.iterdir()] == [True]
-    assert list(tmp_path.iterdir()) == []  # left without a commit: removed
-    with PictureWriter(tmp_path, "k", 4, 4, 1) as writer:
-        writer.pixels[...] = 7
-        writer.commit()
+    pixels = np.full((4, 4), 7, np.uint8)
+    write_entry(tmp_path / "elsewhere", "k", pixels)
+    whole = (tmp_path / "elsewhere" / "k.picture").read_bytes()
+    # An entry still being written lives under a temporary name: it is never the entry.
+    (tmp_path / ".k.123.0badcafe.partial").write_bytes(whole)
+    assert open_picture(entry_path(tmp_path, "k")) is None
+    assert write_entry(tmp_path, "k", pixels) == len(whole)
     picture = open_picture(entry_path(tmp_path, "k"))
     assert picture is not None and int(picture.pixels.sum()) == 7 * 16
+    assert not picture.pixels.flags.writeable
     picture.close()
+
+
+def test_the_checksum_sees_a_changed_word_and_a_zeroed_page() -> None:
+    pixels = np.random.default_rng(1).integers(0, 255, (64, 100), dtype=np.uint8)
+    base = checksum(pixels)
+    changed = pixels.copy()
+    changed[10, 13] ^= 1
+    zeroed = pixels.copy()
+    zeroed.reshape(-1)[:4096] = 0
+    tail = pixels.copy()
+    tail[-1, -1] ^= 0x80
+    assert len({base, checksum(changed), checksum(zeroed), checksum(tail)}) == 4
 
 
 @pytest.fixture

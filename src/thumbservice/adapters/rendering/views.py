@@ -9,9 +9,9 @@ two steps exactly (`blocks`), so a view drawn here has the bytes a fresh render 
 
 What runs in a render worker (the pool sends it there):
 
-* `render_and_keep`: a cold render. The picture is written into a new entry (or, when it is
-  larger than the whole cache or the disk refuses it, into memory: the request is answered
-  all the same), the view is drawn from it, then the entry is committed.
+* `render_and_keep`: a cold render. The picture is made in memory, the view drawn from it,
+  then the picture written as an entry (unless it is larger than the whole cache, or the disk
+  refuses it: the request is answered all the same).
 * `draw_from_cache`: a view of an entry, or None when there is none (evicted, corrupt): the
   caller then renders afresh.
 * `picture_array`: the picture itself as a numpy array, for code that cuts its own views
@@ -31,10 +31,10 @@ import numpy as np
 from PIL import Image
 
 from thumbservice.adapters.rendering.framecache import (
-    PictureWriter,
-    entry_bytes,
+    HEADER_BYTES,
     entry_path,
     open_picture,
+    write_entry,
 )
 from thumbservice.adapters.rendering.labels import FONT_PATH, draw_label
 from thumbservice.adapters.rendering.memory import render_errors_as_domain_errors
@@ -123,43 +123,24 @@ def render_and_keep(
     workdir: Path | None = None,
     font_path: Path = FONT_PATH,
 ) -> KeptRender:
-    """Render the picture of `paths` once, keep it under `keep`, and draw the view of `spec`.
-
-    The picture goes to a new entry when it fits the cache and the disk takes it, else into
-    memory (the view is the same). The entry is committed only once the picture is whole.
-    """
-    writer: PictureWriter | None = None
-    directory = Path(keep.directory)
+    """Render the picture of `paths` once, draw the view of `spec` from it, and keep it under
+    `keep` when it fits the cache and the disk takes it (the view is answered either way)."""
+    held: list[np.ndarray] = []
 
     def allocate(height: int, width: int, bands: int) -> np.ndarray:
-        nonlocal writer
-        if entry_bytes(height, width, bands) <= keep.max_bytes:
-            try:
-                writer = PictureWriter(directory, keep.key, height, width, bands)
-                return writer.pixels
-            except OSError as err:  # a full disk, a directory gone: render in memory
-                log.warning("frame_cache_write_failed: %s: %s", type(err).__name__, err)
-        shape = (height, width) if bands == 1 else (height, width, bands)
-        return np.zeros(shape, np.uint8)
+        held.append(np.zeros((height, width) if bands == 1 else (height, width, bands), np.uint8))
+        return held[-1]
 
-    try:
-        result = make_picture(
-            paths, spec, allocate, renderer=renderer, align=align, workdir=workdir
-        )
-        with render_errors_as_domain_errors(log):
-            view = draw_view(result.image, spec, font_path)
-        aligned, note = result.aligned, result.note
-        del result
-        kept = 0
-        if writer is not None:
-            try:
-                kept = writer.commit()
-            except OSError as err:
-                log.warning("frame_cache_write_failed: %s: %s", type(err).__name__, err)
-        return KeptRender(view, aligned, note, kept)
-    finally:
-        if writer is not None:
-            writer.discard()
+    result = make_picture(paths, spec, allocate, renderer=renderer, align=align, workdir=workdir)
+    with render_errors_as_domain_errors(log):
+        view = draw_view(result.image, spec, font_path)
+    kept = 0
+    if held and held[-1].nbytes + HEADER_BYTES <= keep.max_bytes:
+        try:
+            kept = write_entry(Path(keep.directory), keep.key, held[-1])
+        except OSError as err:  # a full disk, a directory gone: nothing kept
+            log.warning("frame_cache_write_failed: %s: %s", type(err).__name__, err)
+    return KeptRender(view, result.aligned, result.note, kept)
 
 
 def make_picture(
@@ -232,36 +213,24 @@ def picture_array(
     if picture is None:
         if not sources or spec is None:
             return None
-        keep = Keep(str(directory), key, max_bytes if max_bytes is not None else 1 << 62)
-        held: dict[str, np.ndarray] = {}
+        held: list[np.ndarray] = []
 
         def allocate(height: int, width: int, bands: int) -> np.ndarray:
-            if entry_bytes(height, width, bands) <= keep.max_bytes:
-                try:
-                    writer = PictureWriter(directory, key, height, width, bands)
-                    held["writer"] = writer.pixels
-                    writers.append(writer)
-                    return writer.pixels
-                except OSError as err:
-                    log.warning("frame_cache_write_failed: %s: %s", type(err).__name__, err)
-            array = np.zeros((height, width) if bands == 1 else (height, width, bands), np.uint8)
-            held["memory"] = array
-            return array
+            shape = (height, width) if bands == 1 else (height, width, bands)
+            held.append(np.zeros(shape, np.uint8))
+            return held[-1]
 
-        writers: list[PictureWriter] = []
-        try:
-            make_picture(sources, spec, allocate, renderer=renderer, align=align, workdir=workdir)
-            if "memory" in held:
-                pixels = held["memory"]
-                return pixels if pixels.ndim == 2 else pixels[..., :3]
-            held.clear()
-            for writer in writers:
-                writer.commit()
-        finally:
-            for writer in writers:
-                writer.discard()
-        picture = open_picture(entry_path(directory, key))
+        make_picture(sources, spec, allocate, renderer=renderer, align=align, workdir=workdir)
+        made = held[-1]
+        limit = max_bytes if max_bytes is not None else 1 << 62
+        if made.nbytes + HEADER_BYTES <= limit:
+            try:
+                write_entry(directory, key, made)
+                picture = open_picture(entry_path(directory, key))
+            except OSError as err:
+                log.warning("frame_cache_write_failed: %s: %s", type(err).__name__, err)
         if picture is None:
-            return None
+            made.flags.writeable = False
+            return made if made.ndim == 2 else made[..., :3]
     pixels = picture.pixels
     return pixels if pixels.ndim == 2 else pixels[..., :3]
