@@ -39,7 +39,7 @@ def metric(text: str, name: str) -> float:
 async def test_further_sizes_labels_and_formats_need_no_second_download(
     make_client: AppFactory, archive: ArchiveStub, test_frames: FrameSet
 ) -> None:
-    client = await make_client(shared=False)
+    client = await make_client(shared=False, render_workers=1)
     views = [
         {"width": "200", "height": "200", "label": test_frames.records["public"]["filename"]},
         {"width": "1000", "height": "1000"},
@@ -71,7 +71,7 @@ async def test_further_sizes_labels_and_formats_need_no_second_download(
 async def test_a_color_composite_at_a_second_size_downloads_nothing(
     make_client: AppFactory, archive: ArchiveStub, test_frames: FrameSet
 ) -> None:
-    client = await make_client(shared=False)
+    client = await make_client(shared=False, render_workers=1)
     paths = [test_frames.paths[name] for name in ("red", "visual", "blue")]
     for size in ("600", "4000", "128"):
         query = {"width": size, "height": size, "color": "true", "label": "M42"}
@@ -86,7 +86,7 @@ async def test_a_new_version_of_a_frame_is_not_drawn_from_the_old_picture(
 ) -> None:
     record = {**test_frames.records["public"], "version_set": VERSION_1}
     archive.add_frame(record, test_frames.paths["public"])
-    client = await make_client(shared=False)
+    client = await make_client(shared=False, render_workers=1)
     first = await client.get("/101/", params={"width": "200", "image": "true"})
     assert first.status == 200 and archive.downloads[101] == 1
 
