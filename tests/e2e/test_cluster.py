@@ -25,6 +25,7 @@ from tests.support.frames import FrameSet
 from tests.support.metrics import metric
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, create_bucket
 from tests.support.service import ServiceProcess, kill_hard, service_processes
+from thumbservice.adapters.rendering.framecache import is_cache_directory
 from thumbservice.adapters.storage.s3 import open_s3_client
 
 REPLICAS = 3
@@ -91,7 +92,9 @@ class Cluster:
         return [item["Key"] for item in listed.get("Contents", [])]
 
     def scratch_left(self, replica: int) -> list[Path]:
-        return list((self.workdir / f"scratch-{replica}").iterdir())
+        """What jobs left in a running replica's TMP_DIR (its frame cache lives there too)."""
+        scratch = self.workdir / f"scratch-{replica}"
+        return [p for p in scratch.iterdir() if not is_cache_directory(p)]
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any], float]:

@@ -35,7 +35,7 @@ from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.observability.metrics import PrometheusTelemetry
-from thumbservice.adapters.rendering.framecache import FrameCache
+from thumbservice.adapters.rendering.framecache import DIRECTORY_MARK, FrameCache
 from thumbservice.adapters.rendering.memory import recommended_limit
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.adapters.storage.cached import CachedStore
@@ -101,7 +101,8 @@ def _frame_cache(settings: Settings, telemetry: PrometheusTelemetry) -> FrameCac
     if settings.frame_cache_bytes <= 0:
         return None
     parent = settings.frame_cache_dir or settings.tmp_dir
-    directory = parent / f"{WORKSPACE_PREFIX}{os.getpid()}-frames-{secrets.token_hex(4)}"
+    name = f"{WORKSPACE_PREFIX}{os.getpid()}{DIRECTORY_MARK}{secrets.token_hex(4)}"
+    directory = parent / name
     cache = FrameCache(
         directory, settings.frame_cache_bytes, on_evict=telemetry.frame_cache_evicted
     )

@@ -42,8 +42,18 @@ HEADER_BYTES = 64
 SUFFIX = ".picture"
 PARTIAL = ".partial"
 
+DIRECTORY_MARK = "-frames-"
+"""In the name of a process's cache directory: `thumbservice-<pid>-frames-<token>`, named as
+scratch directories are so that a later start removes a dead process's."""
+
 _checked: dict[str, tuple[int, int, int]] = {}
 """Files this process has checked, by path: (inode, size, mtime_ns) when it did."""
+
+
+def is_cache_directory(path: Path) -> bool:
+    """Whether `path` is a process's frame-cache directory (it lives for the whole process,
+    beside the scratch directories of jobs, which come and go)."""
+    return DIRECTORY_MARK in path.name and path.is_dir()
 
 
 def entry_path(directory: Path, key: str) -> Path:
