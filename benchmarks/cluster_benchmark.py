@@ -6,6 +6,11 @@ For each: downloads seen by the archive, renders (`thumbservice_renders_total`),
 the wall time; with leases, the time a waiting replica's callers got their answer after the
 lease owner's callers got theirs.
 
+Then a second size from the same client, the frame cache being per replica: one 4096² frame
+at 200 px, 1000 px, 4000 px and 200 px with another label, all sent to one replica (as
+`sessionAffinity: ClientIP` would), and another such frame with the views spread round-robin
+over 3 replicas (no affinity): the downloads and each view's time.
+
 Exits 0 when every answer was 200 and, with leases, the 3 replicas downloaded and rendered once.
 Run from the repository root with `.venv/bin/python benchmarks/cluster_benchmark.py`.
 """
@@ -79,7 +84,9 @@ class Outcome:
 def make_frames(directory: Path) -> dict[str, list[BenchFrame]]:
     """One fresh 4096² frame per setup (the measured one), one 512² frame per setup (warm-up)."""
     specs = []
-    for i, setup in enumerate(SETUPS):
+    plan = [(setup.name, i) for i, setup in enumerate(SETUPS)]
+    plan += [(AFFINITY, len(SETUPS)), (ROUND_ROBIN, len(SETUPS) + 1)]
+    for name, i in plan:
         for group, size, frame_id in (("cold", SIZE, 9500 + i), ("warm", 512, 8500 + i)):
             spec = FrameSpec(
                 f"ogg1m001-fa16-20261127-{frame_id:04d}-e91",
@@ -89,7 +96,7 @@ def make_frames(directory: Path) -> dict[str, list[BenchFrame]]:
                 noise_seed=400 + frame_id % 100,
                 request_id=4000000 + frame_id,
             )
-            specs.append((f"{group}:{setup.name}", frame_id, spec))
+            specs.append((f"{group}:{name}", frame_id, spec))
     context = multiprocessing.get_context("fork")  # before any thread of this process exists
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         futures = [(g, i, s, pool.submit(write_frame, s, directory)) for g, i, s in specs]
@@ -180,6 +187,66 @@ async def measure(
     )
 
 
+AFFINITY = "one replica (affinity)"
+ROUND_ROBIN = "round-robin over 3"
+VIEWS = (
+    ("200 px", "width=200&height=200"),
+    ("1000 px", "width=1000&height=1000"),
+    ("4000 px", "width=4000&height=4000"),
+    ("200 px, another label", "width=200&height=200&label=another%20label"),
+)
+
+
+async def second_sizes(
+    frames: dict[str, list[BenchFrame]],
+    stub_downloads: dict[int, int],
+    archive_root: str,
+    endpoint: str,
+    workdir: Path,
+    report: Report,
+) -> None:
+    """The views of one frame from one client, on one replica and then spread over three."""
+    env = {"RENDER_WORKERS": "1", "LEASES": "s3"}
+    services = [
+        start_service(archive_root, endpoint, workdir, env, name=f"views-{i}") for i in range(3)
+    ]
+    children: list[int] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            await asyncio.gather(*(wait_ready(session, service) for service in services))
+            children = [pid for s in services for pid in descendants(s.process.pid)]
+            warm = frames[f"warm:{AFFINITY}"][0]
+            await asyncio.gather(
+                *(
+                    fetch(session, f"{s.base}/{warm.frame_id}/?width={60 + i}")
+                    for i, s in enumerate(services)
+                )
+            )
+            for mode in (AFFINITY, ROUND_ROBIN):
+                section(f"A second size from the same client, {mode}")
+                frame = frames[f"cold:{mode}"][0]
+                times = []
+                for i, (name, query) in enumerate(VIEWS):
+                    replica = 0 if mode == AFFINITY else i % len(services)
+                    url = f"{services[replica].base}/{frame.frame_id}/?{query}&image=true"
+                    answer = await fetch(session, url)
+                    if answer.status != 200:
+                        report.problem(f"{mode}, {name}: answered {answer.status}")
+                    times.append(answer.seconds)
+                    print(f"{name} on replica {replica}: {ms(answer.seconds)}")
+                downloads = stub_downloads.get(frame.frame_id, 0)
+                report.add(
+                    f"views of one frame, {mode}",
+                    f"{downloads} download(s)",
+                    ", ".join(f"{n} {ms(t)}" for (n, _), t in zip(VIEWS, times, strict=True)),
+                )
+                if mode == AFFINITY and downloads != 1:
+                    report.problem(f"{mode}: {downloads} downloads for one frame's views")
+    finally:
+        for service in services:
+            stop_service(service, children)
+
+
 def describe(outcome: Outcome, baseline: Outcome | None, report: Report) -> None:
     setup = outcome.setup
     section(f"{REQUESTS} identical cold requests ({SIZE}²), {setup.name}")
@@ -230,12 +297,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="thumbservice-cluster-bench-") as tmp:
         workdir = Path(tmp)
         frames = make_frames(workdir / "frames")
-        print(f"Generated {len(SETUPS)} frames of {SIZE}² in {time.perf_counter() - started:.1f} s")
+        count = sum(len(group) for key, group in frames.items() if key.startswith("cold:"))
+        print(f"Generated {count} frames of {SIZE}² in {time.perf_counter() - started:.1f} s")
         with archive_in_thread(workdir / "frames", frames) as stub, s3_server() as endpoint:
             outcomes = [
                 asyncio.run(run_setup(setup, frames, stub.downloads, stub.root, endpoint, workdir))
                 for setup in SETUPS
             ]
+            asyncio.run(second_sizes(frames, stub.downloads, stub.root, endpoint, workdir, report))
     baseline = outcomes[0]
     for outcome in outcomes:
         describe(outcome, None if outcome is baseline else baseline, report)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from botocore.validate import ParamValidator
 
+from thumbservice.adapters.rendering.framecache import entry_bytes
 from thumbservice.entrypoints.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -115,6 +116,28 @@ def test_resources_fit_the_workers() -> None:
     limit = mib(resources["limits"]["memory"])
     assert limit >= SERVICE_PEAK_MIB + settings.render_workers * worker_cap
     assert mib(resources["requests"]["memory"]) <= limit
+
+
+def test_the_frame_cache_has_a_volume_that_holds_it() -> None:
+    settings = Settings.from_env(manifests()["ConfigMap"]["data"])
+    assert settings.frame_cache_bytes > 0 and settings.frame_cache_dir is not None
+    mounts = {m["mountPath"]: m["name"] for m in container()["volumeMounts"]}
+    volume_name = mounts[str(settings.frame_cache_dir)]
+    pod = manifests()["Deployment"]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == volume_name)
+    # The cache, and one picture per worker being written before the oldest is removed: the
+    # largest image the service accepts, in color (4 bytes a pixel).
+    largest_entry = entry_bytes(settings.max_image_pixels, 1, 4)
+    needed = settings.frame_cache_bytes + settings.render_workers * largest_entry
+    assert mib(volume["emptyDir"]["sizeLimit"]) * 1024**2 >= needed
+    resources = container()["resources"]
+    storage = mib(resources["limits"]["ephemeral-storage"])
+    scratch = next(v for v in pod["volumes"] if v["name"] == mounts["/tmp"])
+    assert storage >= mib(scratch["emptyDir"]["sizeLimit"]) + mib(volume["emptyDir"]["sizeLimit"])
+    # Its pages are charged to the pod: memory for them beside the processes'.
+    assert settings.render_memory_limit is not None
+    processes = SERVICE_PEAK_MIB + settings.render_workers * settings.render_memory_limit / 1024**2
+    assert mib(resources["limits"]["memory"]) >= processes + settings.frame_cache_bytes / 1024**2
 
 
 def test_disruptions_and_autoscaling_keep_replicas_serving() -> None:

@@ -25,6 +25,7 @@ from tests.support.frames import FrameSet
 from tests.support.metrics import metric
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, create_bucket
 from tests.support.service import ServiceProcess, kill_hard, service_processes
+from thumbservice.adapters.rendering.framecache import is_cache_directory
 from thumbservice.adapters.storage.s3 import open_s3_client
 
 REPLICAS = 3
@@ -91,7 +92,9 @@ class Cluster:
         return [item["Key"] for item in listed.get("Contents", [])]
 
     def scratch_left(self, replica: int) -> list[Path]:
-        return list((self.workdir / f"scratch-{replica}").iterdir())
+        """What jobs left in a running replica's TMP_DIR (its frame cache lives there too)."""
+        scratch = self.workdir / f"scratch-{replica}"
+        return [p for p in scratch.iterdir() if not is_cache_directory(p)]
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any], float]:
@@ -140,6 +143,8 @@ async def test_thirty_identical_cold_requests_over_three_replicas_render_once(
 async def test_a_replica_killed_holding_the_lease_is_taken_over_after_it_expires(
     cluster: Cluster,
 ) -> None:
+    # A frame no replica has rendered: one that kept the first test's picture would draw from
+    # it, with no download and no render (the frame cache is each replica's own).
     archive = cluster.archive
     owner, others = cluster.replicas[0], cluster.replicas[1:]
     archive.downloads.clear()
@@ -147,11 +152,11 @@ async def test_a_replica_killed_holding_the_lease_is_taken_over_after_it_expires
     async with aiohttp.ClientSession() as http:
         renders_before = sum(await counts(http, others, "thumbservice_renders_total"))
         lost_before = sum(await counts(http, others, "thumbservice_leases_total", outcome="lost"))
-        doomed = asyncio.create_task(get(http, f"{owner.url}/101/?width=160"))
-        while archive.downloads[101] == 0:
+        doomed = asyncio.create_task(get(http, f"{owner.url}/103/?width=160"))
+        while archive.downloads[103] == 0:
             await asyncio.sleep(0.02)
         waiting = [
-            asyncio.create_task(get(http, f"{replica.url}/101/?width=160"))
+            asyncio.create_task(get(http, f"{replica.url}/103/?width=160"))
             for _ in range(9)
             for replica in others
         ]
@@ -177,6 +182,6 @@ async def test_a_replica_killed_holding_the_lease_is_taken_over_after_it_expires
         assert sum(taken_over) == 1
         renders = sum(await counts(http, others, "thumbservice_renders_total"))
         assert renders - renders_before == 1
-        assert archive.downloads[101] == 2  # the killed owner's, and the one that took over
+        assert archive.downloads[103] == 2  # the killed owner's, and the one that took over
     assert await cluster.leases_left() == []
     assert [cluster.scratch_left(i) for i in (1, 2)] == [[], []]

@@ -14,6 +14,8 @@ import aiohttp
 from tests.support.archive_server import ArchiveStub, Fault
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from tests.support.service import service_process
+from thumbservice.adapters.rendering.framecache import is_cache_directory
+from thumbservice.adapters.workspace import TempWorkspace
 
 
 def environment(archive: ArchiveStub, bucket: str, s3_endpoint: str, scratch: Path) -> dict:
@@ -134,3 +136,7 @@ async def test_render_workers_die_with_a_killed_server(
                 break
             await asyncio.sleep(0.1)
         assert not alive, f"processes outlived the killed server: {alive}"
+    # A killed server cannot remove its frame cache: the next start does, as it does scratch.
+    left = list(scratch.iterdir())
+    assert all(is_cache_directory(p) for p in left)
+    assert TempWorkspace(scratch).clean_stale() == len(left)

@@ -109,6 +109,36 @@ class FakeRenderer:
             raise self.failing
 
 
+class FakePictures(FakeRenderer):
+    """A renderer that keeps pictures (the FramePictures port) in a dict: a view of a kept
+    picture is drawn from it; `refuse` makes it keep nothing (a full disk)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[str, str] = {}  # picture key -> the sources it was rendered from
+        self.keeps: list[str] = []
+        self.draws: list[tuple[str, ThumbnailSpec]] = []
+        self.refuse = False
+
+    def holds(self, key: str) -> bool:
+        return key in self.kept
+
+    async def draw(self, key: str, spec: ThumbnailSpec) -> bytes | None:
+        if key not in self.kept:
+            return None
+        self.draws.append((key, spec))
+        return f"JPEG {spec.width}x{spec.height} of {self.kept[key]}".encode()
+
+    async def render_and_keep(
+        self, key: str, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path
+    ) -> bytes:
+        data = await self.render(sources, spec, workdir)
+        self.keeps.append(key)
+        if not self.refuse:
+            self.kept[key] = str(len(sources))
+        return data
+
+
 class FakeStore:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str]] = {}
@@ -220,6 +250,9 @@ class RecordingTelemetry:
 
     def single_flight_joined(self) -> None:
         self.events["join"] += 1
+
+    def frame_cache_lookup(self, hit: bool) -> None:
+        self.events["frame_hit" if hit else "frame_miss"] += 1
 
     def downloaded(self, nbytes: int) -> None:
         self.events["downloaded_bytes"] += nbytes

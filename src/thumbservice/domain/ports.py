@@ -48,6 +48,30 @@ class ImageRenderer(Protocol):
         ...
 
 
+class FramePictures(Protocol):
+    """Full-resolution pictures of frames, kept by the renderer of this replica, from which
+    every further view of a frame is drawn (`domain/pictures.py` names them).
+
+    A kept picture holds pixels only: whether a caller may see the frame is still asked of the
+    archive on every request.
+    """
+
+    def holds(self, key: str) -> bool:
+        """Whether the picture `key` is kept: a view of it then needs no download."""
+        ...
+
+    async def draw(self, key: str, spec: ThumbnailSpec) -> bytes | None:
+        """The thumbnail of `spec` drawn from the kept picture, or None when it is not kept
+        (any more)."""
+        ...
+
+    async def render_and_keep(
+        self, key: str, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path
+    ) -> bytes:
+        """Render from the files, as `ImageRenderer.render`, and keep the picture as `key`."""
+        ...
+
+
 class ObjectStore(Protocol):
     """Where rendered thumbnails are kept and from where callers fetch them."""
 
@@ -105,6 +129,10 @@ class Telemetry(Protocol):
 
     def single_flight_joined(self) -> None: ...
 
+    def frame_cache_lookup(self, hit: bool) -> None:
+        """A view drawn from a kept picture (hit), or a render from the files that keeps one."""
+        ...
+
     def downloaded(self, nbytes: int) -> None: ...
 
     def rendered(self, seconds: float, color: bool) -> None: ...
@@ -125,6 +153,9 @@ class NullTelemetry:
         pass
 
     def single_flight_joined(self) -> None:
+        pass
+
+    def frame_cache_lookup(self, hit: bool) -> None:
         pass
 
     def downloaded(self, nbytes: int) -> None:

@@ -19,8 +19,10 @@ from thumbservice.domain.frames import (
     frame_ids,
 )
 from thumbservice.domain.leases import Lease, RenderLeases
+from thumbservice.domain.pictures import picture_key
 from thumbservice.domain.ports import (
     ArchiveGateway,
+    FramePictures,
     ImageRenderer,
     NullTelemetry,
     ObjectStore,
@@ -71,6 +73,7 @@ class ThumbnailService:
         url_expiry: int = ONE_WEEK,
         deadline: float | None = None,
         leases: RenderLeases | None = None,
+        pictures: FramePictures | None = None,
     ) -> None:
         self.archive = archive
         self.renderer = renderer
@@ -86,6 +89,10 @@ class ThumbnailService:
         # A flight lands on None when another replica made the thumbnail: it is in the store.
         self.flights: SingleFlight[_Rendered | None] = SingleFlight()
         self._uploads: dict[str, _Rendered] = {}
+        # None: every thumbnail is rendered from the files. Otherwise one render (and one
+        # download) per picture, whatever the view: the flights below are per picture.
+        self.pictures = pictures
+        self.picture_flights: SingleFlight[bytes] = SingleFlight()
 
     async def thumbnail(self, spec: ThumbnailSpec, authorization: str | None) -> Thumbnail:
         """The story of one request; the archive lookup is the permission check, every time."""
@@ -261,13 +268,7 @@ class ThumbnailService:
     async def _render_and_store(
         self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec, lease: Lease | None
     ) -> _Rendered:
-        async with self.workspace.directory() as workdir:
-            async with self.admission.download_slot():
-                paths = await self._download_all(sources, workdir)
-            async with self.admission.admit(), self.admission.render_slot():
-                started = time.perf_counter()
-                data = await self.renderer.render(paths, spec, workdir)
-                self.telemetry.rendered(time.perf_counter() - started, spec.color)
+        data = await self._draw(sources, spec)
         # Callers of image=true answer now; the upload goes on in its own task, and callers of
         # the URL, or arriving while it is under way, wait for it rather than render again.
         upload = self._upload(key, data, spec.format.media_type, lease)
@@ -289,6 +290,58 @@ class ThumbnailService:
             if lease is not None:
                 await lease.release()
         return stored
+
+    async def _draw(self, sources: Sequence[Frame], spec: ThumbnailSpec) -> bytes:
+        """The thumbnail's bytes: drawn from the frame's kept picture when the renderer holds
+        it (no download), else rendered from the files, once per picture for every view asked
+        for meanwhile; a view whose picture could not be kept is rendered on its own."""
+        if self.pictures is None:
+            return await self._render_files(sources, spec, None)
+        picture = picture_key(sources, spec)
+        data = await self._draw_kept(picture, spec)
+        if data is not None:
+            return data
+        led = False
+
+        async def first() -> bytes:
+            nonlocal led
+            led = True
+            return await self._render_files(sources, spec, picture)
+
+        data = await self.picture_flights.run(
+            picture, first, on_join=self.telemetry.single_flight_joined
+        )
+        if led:
+            return data
+        kept = await self._draw_kept(picture, spec)
+        return kept if kept is not None else await self._render_files(sources, spec, picture)
+
+    async def _draw_kept(self, picture: str, spec: ThumbnailSpec) -> bytes | None:
+        assert self.pictures is not None
+        if not self.pictures.holds(picture):
+            return None
+        async with self.admission.admit(), self.admission.render_slot():
+            data = await self.pictures.draw(picture, spec)
+        if data is not None:
+            self.telemetry.frame_cache_lookup(hit=True)
+        return data
+
+    async def _render_files(
+        self, sources: Sequence[Frame], spec: ThumbnailSpec, picture: str | None
+    ) -> bytes:
+        """Download the files and render them; with `picture`, keep the picture as well."""
+        async with self.workspace.directory() as workdir:
+            async with self.admission.download_slot():
+                paths = await self._download_all(sources, workdir)
+            async with self.admission.admit(), self.admission.render_slot():
+                started = time.perf_counter()
+                if picture is None or self.pictures is None:
+                    data = await self.renderer.render(paths, spec, workdir)
+                else:
+                    self.telemetry.frame_cache_lookup(hit=False)
+                    data = await self.pictures.render_and_keep(picture, paths, spec, workdir)
+                self.telemetry.rendered(time.perf_counter() - started, spec.color)
+        return data
 
     def _upload_done(self, key: str, rendered: _Rendered) -> None:
         if self._uploads.get(key) is rendered:

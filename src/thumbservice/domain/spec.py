@@ -179,6 +179,22 @@ class ThumbnailSpec:
             params["display"] = self.display.canonical()
         return params
 
+    def picture_options(self) -> dict[str, object]:
+        """How the frame's values become pixels, in a canonical form: everything that changes
+        the full-resolution 8-bit picture (not the size, label, format or quality, which are
+        drawn from it). The key of a kept picture is made of this and the files' content
+        (`domain/pictures.py`); a new display option belongs here.
+        """
+        options: dict[str, object] = {
+            "color": self.color,
+            "median": self.median,
+            "percentile": repr(self.percentile) if self.median else None,
+        }
+        if not self.display.scaling_is_default:
+            # The stretch and the interval; the colour map and inversion are drawn on each view.
+            options["display"] = self.display.scaling_only().canonical()
+        return options
+
 
 def cache_key(frame_ids: tuple[int, ...], spec: ThumbnailSpec) -> str:
     """A deterministic object key: the frame id, then a hash of every rendering input.

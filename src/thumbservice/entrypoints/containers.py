@@ -7,7 +7,8 @@ resource here, started by `init_resources()` and stopped by `shutdown_resources(
 - `download_session`: the session of file downloads, which never shares a connection with
   calls that carry a caller's Authorization (only with `ARCHIVE_SOURCE=http`);
 - `s3_store`: the one S3 client, with the bucket created if it is missing (only with S3);
-- `renderer`: the render workers, started and warmed up in the background;
+- `renderer`: the render workers, started and warmed up in the background, and the frame
+  cache they share (its directory emptied at start, removed at stop);
 - `scratch`: scratch directories of dead processes removed at start, this one's at stop;
 - `leases`: the store's conditional writes probed, for one render across replicas (or None:
   this process's single flight only);
@@ -37,17 +38,19 @@ from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.observability.metrics import PrometheusTelemetry
+from thumbservice.adapters.rendering.framecache import DIRECTORY_MARK, FrameCache
 from thumbservice.adapters.rendering.memory import recommended_limit
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.adapters.storage.cached import CachedStore
 from thumbservice.adapters.storage.local import LocalFileStore
 from thumbservice.adapters.storage.s3 import S3Store, open_s3_store
+from thumbservice.adapters.workspace import PREFIX as WORKSPACE_PREFIX
 from thumbservice.adapters.workspace import TempWorkspace
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.errors import StoreUnavailable
 from thumbservice.domain.frames import FrameRules
 from thumbservice.domain.leases import RenderLeases, probe_conditional_writes
-from thumbservice.domain.ports import ArchiveGateway, LeaseStore
+from thumbservice.domain.ports import ArchiveGateway, FramePictures, LeaseStore
 from thumbservice.domain.service import ThumbnailService
 from thumbservice.entrypoints.readiness import Readiness
 from thumbservice.entrypoints.settings import PLACEHOLDER, Settings
@@ -106,8 +109,36 @@ async def _service(shutdown_timeout: float, **parts: Any) -> AsyncIterator[Thumb
             log.warning("uploads_unfinished_at_shutdown", count=unfinished)
 
 
-async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
+def _frame_cache(settings: Settings, telemetry: PrometheusTelemetry) -> FrameCache | None:
+    """The frame cache of this process (None with FRAME_CACHE_BYTES=0), in a directory of its
+    own under FRAME_CACHE_DIR named as scratch directories are, so that a process starting
+    later removes it if this one dies (`TempWorkspace.clean_stale`)."""
+    if settings.frame_cache_bytes <= 0:
+        return None
+    parent = settings.frame_cache_dir or settings.tmp_dir
+    name = f"{WORKSPACE_PREFIX}{os.getpid()}{DIRECTORY_MARK}{secrets.token_hex(4)}"
+    directory = parent / name
+    cache = FrameCache(
+        directory, settings.frame_cache_bytes, on_evict=telemetry.frame_cache_evicted
+    )
+    telemetry.watch_frame_cache(lambda: cache.bytes_in_use)
+    return cache
+
+
+async def _renderer(
+    settings: Settings, telemetry: PrometheusTelemetry
+) -> AsyncIterator[ProcessPoolRenderer]:
     limit = settings.render_memory_limit
+    cache = _frame_cache(settings, telemetry)
+    if cache is not None:
+        parent = cache.directory.parent
+        removed = await asyncio.to_thread(TempWorkspace(parent).clean_stale)
+        log.info(
+            "frame_cache_ready",
+            directory=str(cache.directory),
+            max_bytes=cache.max_bytes,
+            stale_removed=removed,
+        )
     renderer = ProcessPoolRenderer(
         settings.render_workers,
         max_pixels=settings.max_image_pixels,
@@ -117,6 +148,7 @@ async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
         log_format=settings.log_format,
         renderer=settings.renderer,
         memory_limit=recommended_limit(settings.renderer) if limit is None else (limit or None),
+        frame_cache=cache,
     )
     renderer.start()
     # Workers import astropy and fits2image while the app starts serving, not on the first job.
@@ -128,6 +160,13 @@ async def _renderer(settings: Settings) -> AsyncIterator[ProcessPoolRenderer]:
         with contextlib.suppress(BaseException):
             await warm
         await renderer.aclose()
+        if cache is not None:
+            await asyncio.to_thread(cache.remove_directory)
+
+
+def _pictures(renderer: ProcessPoolRenderer) -> FramePictures | None:
+    """The renderer as the FramePictures port when it keeps pictures."""
+    return renderer if getattr(renderer, "frame_cache", None) is not None else None
 
 
 async def _scratch(workspace: TempWorkspace) -> AsyncIterator[TempWorkspace]:
@@ -293,7 +332,8 @@ class Container(containers.DeclarativeContainer):
     )
 
     # ImageRenderer and scratch space
-    renderer = providers.Resource(_renderer, settings)
+    renderer = providers.Resource(_renderer, settings, telemetry)
+    pictures = providers.Callable(_pictures, renderer)
     workspace = providers.Singleton(
         TempWorkspace, settings.provided.tmp_dir, on_full=telemetry.provided.scratch_full
     )
@@ -326,4 +366,5 @@ class Container(containers.DeclarativeContainer):
         url_expiry=settings.provided.url_expiry,
         deadline=settings.provided.request_deadline,
         leases=leases,
+        pictures=pictures,
     )

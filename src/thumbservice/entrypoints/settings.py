@@ -262,6 +262,11 @@ class Settings(BaseSettings):
     # None: the renderer's measured need; 0: no limit.
     render_memory_limit: Annotated[int | None, BeforeValidator(_memory_limit)] = None
 
+    # The frame cache: each frame's full-resolution picture, kept for its further views.
+    frame_cache_bytes: Bytes = 1024 * 1024 * 1024
+    # None: TMP_DIR.
+    frame_cache_dir: Path | None = None
+
     # Limits and work.
     max_thumbnail_size: Annotated[Count, Field(ge=1)] = 5000
     max_download_bytes: Annotated[Bytes, Field(ge=1)] = 512 * 1024 * 1024

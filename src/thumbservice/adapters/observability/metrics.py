@@ -104,6 +104,22 @@ class PrometheusTelemetry:
             registry=r,
         )
 
+        # The frame cache: full-resolution pictures every view of a frame is drawn from.
+        self.frame_cache = Counter(
+            "thumbservice_frame_cache_lookups",
+            "Views drawn from a kept picture (hit), or rendered from the files (miss)",
+            ["result"],
+            registry=r,
+        )
+        self.frame_cache_evictions = Counter(
+            "thumbservice_frame_cache_evictions",
+            "Pictures removed from the frame cache to make room (least recently used first)",
+            registry=r,
+        )
+        self.frame_cache_bytes = Gauge(
+            "thumbservice_frame_cache_bytes", "Bytes of pictures in the frame cache", registry=r
+        )
+
     def watch_downloads(self, downloading: Callable[[], float]) -> None:
         self.downloads_in_flight.set_function(downloading)
 
@@ -116,6 +132,15 @@ class PrometheusTelemetry:
 
     def single_flight_joined(self) -> None:
         self.joins.inc()
+
+    def frame_cache_lookup(self, hit: bool) -> None:
+        self.frame_cache.labels("hit" if hit else "miss").inc()
+
+    def frame_cache_evicted(self, count: int) -> None:
+        self.frame_cache_evictions.inc(count)
+
+    def watch_frame_cache(self, bytes_in_use: Callable[[], float]) -> None:
+        self.frame_cache_bytes.set_function(bytes_in_use)
 
     def downloaded(self, nbytes: int) -> None:
         self.downloaded_bytes.inc(nbytes)

@@ -104,7 +104,7 @@ from thumbservice.domain.errors import (
     UnreadableFrame,
 )
 
-__all__ = ["RenderResult", "render"]
+__all__ = ["Allocate", "RenderResult", "render", "render_picture"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,11 @@ BAND_PIXELS = 1 << 19
 
 IN_MEMORY_BYTES = 16 << 20
 """A frame whose pixels take up to this much stays in memory between the passes."""
+
+Allocate = Callable[[int, int, int], np.ndarray]
+"""Where a full-resolution picture goes: `(height, width, bands)` to a zeroed uint8 array,
+height x width for 1 band (black and white), height x width x 4 for 4 (RGB in Pillow's layout,
+the fourth byte unused)."""
 
 
 def render(
@@ -161,6 +166,41 @@ def render(
         )  # fmt: skip
 
 
+def render_picture(
+    paths: Sequence[Path],
+    allocate: Allocate,
+    *,
+    color: bool = False,
+    median: bool = False,
+    percentile: float = 99.5,
+    align: bool = True,
+    workdir: Path | None = None,
+    display: DisplayOptions | None = None,
+) -> RenderResult:
+    """The full-resolution picture `render` shrinks, oriented, no label: written into the array
+    `allocate` gives (see `Allocate`), and returned as an image over it (L or RGB).
+
+    `display` scales it as `render` does; its colour map and inversion are not drawn here but
+    on each view. `Image.thumbnail` of it, then the colours and the label, is `render`'s
+    picture (`views`). Errors as `render`'s.
+    """
+    with render_errors_as_domain_errors(logger), warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        if color:
+            if len(paths) != 3:
+                raise UnreadableFrame("A color image needs exactly three frames")
+            return _render_color(
+                [Path(p) for p in paths], (0, 0), "", median, percentile, Path(), align,
+                workdir, display, picture=allocate,
+            )  # fmt: skip
+        if len(paths) != 1:
+            raise UnreadableFrame("A black-and-white image takes exactly one frame")
+        return _render_single(
+            Path(paths[0]), (0, 0), "", median, percentile, Path(), workdir, display,
+            picture=allocate,
+        )  # fmt: skip
+
+
 def _render_single(
     path: Path,
     wanted: tuple[int, int],
@@ -170,6 +210,8 @@ def _render_single(
     font_path: Path,
     workdir: Path | None,
     display: DisplayOptions | None = None,
+    *,
+    picture: Allocate | None = None,
 ) -> RenderResult:
     scaling = display_step.scaling(display)
     with FrameFile(path) as frame:
@@ -179,10 +221,20 @@ def _render_single(
         axes = AxisMap.of(transform)
         oriented_height, oriented_width = axes.oriented_shape(frame.height, frame.width)
         size = (oriented_width, oriented_height)
-        final = thumbnail_size(size, wanted)
+        final = None if picture else thumbnail_size(size, wanted)
         factors = reduce_factors(size, final) if final else (1, 1)
         rows, cols = block_grids(frame.height, frame.width, axes, factors)
-        sums = _scaled_blocks(frame, rows, cols, median, percentile, workdir, scaling=scaling)
+        kept = None if picture is None else picture(oriented_height, oriented_width, 1)
+        storage = None if kept is None else axes.unoriented_view(kept)
+        sums = _scaled_blocks(
+            frame, rows, cols, median, percentile, workdir, storage=storage, scaling=scaling
+        )
+    if kept is not None:
+        # The picture is kept grey: the colour map is drawn on each view (`views`).
+        if sums.sums is not storage:
+            kept[...] = orient(sums.rounded(), transform)
+        size = (kept.shape[1], kept.shape[0])
+        return RenderResult(Image.frombuffer("L", size, kept, "raw", "L", 0, 1), None, "")
     reduced = Image.fromarray(orient(sums.rounded(), transform))
     image = display_step.colours(finish(reduced, size, factors, final), display)
     draw_label(image, label, font_path)
@@ -199,6 +251,8 @@ def _render_color(
     align: bool,
     workdir: Path | None,
     display: DisplayOptions | None = None,
+    *,
+    picture: Allocate | None = None,
 ) -> RenderResult:
     with contextlib.ExitStack() as stack:
         frames = [stack.enter_context(FrameFile(path)) for path in paths]
@@ -216,11 +270,13 @@ def _render_color(
             ((h - composite[0]) // 2, (w - composite[1]) // 2, *composite) for h, w in shapes
         ]
         size = (composite[1], composite[0])
-        final = thumbnail_size(size, wanted)
+        final = None if picture else thumbnail_size(size, wanted)
         factors = reduce_factors(size, final) if final else (1, 1)
         # Blocks of one pixel are the composite itself: each channel is scaled straight into
         # its place in Pillow's RGB layout (4 bytes a pixel), oriented as it is written.
         stacked = np.zeros((*composite, 4), np.uint8) if factors == (1, 1) and final else None
+        if picture is not None:
+            stacked = picture(*composite, 4)
         planes = []
         for index, (frame, region) in enumerate(zip(frames, regions, strict=True)):
             storage = None if stacked is None else axes.unoriented_view(stacked[..., index])
@@ -238,7 +294,15 @@ def _render_color(
                     scaling=scaling,
                 )  # fmt: skip
             planes.append(orient(sums.rounded(), transform))
-    image = display_step.colours(finish(_composite(planes, stacked), size, factors, final), display)
+    if stacked is not None and picture is not None:
+        for index, plane in enumerate(planes):
+            if not np.may_share_memory(plane, stacked):
+                stacked[..., index] = plane
+        image = finish(_composite(planes, stacked), size, factors, final)
+    else:
+        image = display_step.colours(
+            finish(_composite(planes, stacked), size, factors, final), display
+        )
     draw_label(image, label, font_path)
     if registration is None:
         return RenderResult(image, None, "")

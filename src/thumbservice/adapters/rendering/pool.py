@@ -11,11 +11,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any, TypeVar
 
 import structlog
 
 from thumbservice.adapters.rendering import worker as render_worker
+from thumbservice.adapters.rendering.framecache import FrameCache
 from thumbservice.adapters.rendering.memory import OutOfMemory
+from thumbservice.adapters.rendering.views import Keep
 from thumbservice.domain.errors import FrameTooLarge, RenderFailed, ThumbnailError
 from thumbservice.domain.spec import ThumbnailSpec
 
@@ -29,6 +32,8 @@ PROBE_PATIENCE = 2.0
 
 WORKERS_STOP_AT_START = "The render workers stop as they start; see the log"
 WORKERS_CANNOT_START = "The render workers cannot be started; see the log"
+
+T = TypeVar("T")
 
 
 class ProcessPoolRenderer:
@@ -44,6 +49,10 @@ class ProcessPoolRenderer:
     they start, or cannot be started: it then tries fresh workers itself, since a replica out of
     rotation gets no job that would) and while the pool has been replaced UNHEALTHY_REPLACEMENTS
     times within UNHEALTHY_WINDOW seconds.
+
+    With a `frame_cache` it is also the FramePictures port: a render keeps the frame's
+    full-resolution picture there (`render_and_keep`), and further views are drawn from it
+    (`draw`) without the FITS files. Every job logs a `render` line saying which it was.
     """
 
     def __init__(
@@ -58,6 +67,7 @@ class ProcessPoolRenderer:
         renderer: str = "fast",
         memory_limit: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        frame_cache: FrameCache | None = None,
     ) -> None:
         if renderer not in render_worker.RENDERERS:
             raise ValueError(f"unknown renderer {renderer!r}")
@@ -69,6 +79,7 @@ class ProcessPoolRenderer:
         self.memory_limit = memory_limit
         self.worker_settings = (log_level, log_format, renderer, memory_limit)
         self.clock = clock
+        self.frame_cache = frame_cache if frame_cache is not None and frame_cache.enabled else None
         self._pool: ProcessPoolExecutor | None = None
         self._proven = False  # a job has run to its end in the current pool
         self._failing: str | None = None  # why the workers cannot run a job, while they cannot
@@ -153,22 +164,82 @@ class ProcessPoolRenderer:
             self._pool = None
 
     async def render(self, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path) -> bytes:
-        self.start()
-        assert self._pool is not None
-        job = render_worker.RenderJob(
+        started = time.perf_counter()
+        outcome = await self._run(render_worker.render, self._job(sources, spec, workdir))
+        self._log("fits", spec, started)
+        return outcome.data
+
+    def holds(self, key: str) -> bool:
+        """Whether the frame cache holds the picture `key` (then a view needs no download)."""
+        return self.frame_cache is not None and key in self.frame_cache
+
+    async def draw(self, key: str, spec: ThumbnailSpec) -> bytes | None:
+        """The view of `spec` from the kept picture `key`; None when it is not kept (or its
+        entry turned out unreadable, and is forgotten)."""
+        cache = self.frame_cache
+        if cache is None or key not in cache:
+            return None
+        started = time.perf_counter()
+        job = render_worker.ViewJob(str(cache.directory), key, spec)
+        data = await self._run(render_worker.draw, job)
+        if data is None:
+            cache.dropped(key)
+            return None
+        cache.used(key)
+        self._log("frame_cache", spec, started)
+        return data
+
+    async def render_and_keep(
+        self, key: str, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path
+    ) -> bytes:
+        """A render from the FITS files that keeps the full-resolution picture under `key`."""
+        cache = self.frame_cache
+        if cache is None:
+            return await self.render(sources, spec, workdir)
+        started = time.perf_counter()
+        keep = Keep(str(cache.directory), key, cache.max_bytes)
+        job = self._job(sources, spec, workdir, keep)
+        outcome = await self._run(render_worker.render, job)
+        cache.added(key, outcome.kept_bytes)
+        self._log("fits", spec, started, kept_bytes=outcome.kept_bytes)
+        return outcome.data
+
+    def _job(
+        self,
+        sources: Sequence[Path],
+        spec: ThumbnailSpec,
+        workdir: Path,
+        keep: Keep | None = None,
+    ) -> render_worker.RenderJob:
+        return render_worker.RenderJob(
             sources=tuple(str(p) for p in sources),
             workdir=str(workdir),
             spec=spec,
             max_pixels=self.max_pixels,
             align=self.align_color,
             renderer=self.renderer,
+            keep=keep,
         )
+
+    def _log(self, drawn_from: str, spec: ThumbnailSpec, started: float, **extra: Any) -> None:
+        log.info(
+            "render",
+            drawn_from=drawn_from,
+            width=spec.width,
+            height=spec.height,
+            format=spec.format.value,
+            color=spec.color,
+            seconds=round(time.perf_counter() - started, 4),
+            **extra,
+        )
+
+    async def _run(self, function: Callable[[Any], T], job: Any) -> T:
+        self.start()
+        assert self._pool is not None
         pool = self._pool
         try:
             async with asyncio.timeout(self.render_timeout):
-                outcome = await asyncio.get_running_loop().run_in_executor(
-                    pool, render_worker.render, job
-                )
+                outcome = await asyncio.get_running_loop().run_in_executor(pool, function, job)
         except TimeoutError:
             # A worker stuck on one frame would hold its slot forever: stop the pool's workers
             # (the one running this job cannot be told apart) and start afresh.
@@ -194,9 +265,9 @@ class ProcessPoolRenderer:
             self._cannot_run(pool, WORKERS_CANNOT_START)
             raise RenderFailed("The renderer failed; retry the request") from None
         self._ran_a_job(pool)
-        if outcome.aligned is False:
+        if isinstance(outcome, render_worker.RenderOutcome) and outcome.aligned is False:
             log.warning("color_alignment_fallback", reason=outcome.note)
-        return outcome.data
+        return outcome
 
     def _replace(self, broken: ProcessPoolExecutor, kill: bool = False) -> None:
         if self._pool is broken:

@@ -26,6 +26,7 @@ from thumbservice.adapters.rendering.memory import (
     apply_memory_limit,
     render_errors_as_domain_errors,
 )
+from thumbservice.adapters.rendering.views import Keep
 from thumbservice.domain.errors import FrameTooLarge, UnreadableFrame
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 
@@ -49,6 +50,18 @@ class RenderJob:
     align: bool = True
     renderer: str = "fast"
     font_path: str = str(FONT_PATH)
+    keep: Keep | None = None
+    """Keep the full-resolution picture in the frame cache, and draw the view from it."""
+
+
+@dataclass(frozen=True)
+class ViewJob:
+    """A view drawn from a picture of the frame cache: no FITS file at all."""
+
+    directory: str
+    key: str
+    spec: ThumbnailSpec
+    font_path: str = str(FONT_PATH)
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class RenderOutcome:
     data: bytes
     aligned: bool | None
     note: str
+    kept_bytes: int = 0
+    """The size of the frame-cache entry written (0: none)."""
 
 
 def init_worker(
@@ -154,6 +169,14 @@ def _render(job: RenderJob) -> RenderOutcome:
     renderer, display = job.renderer, {}
     if not spec.display.is_default:
         renderer, display = "fast", {"display": spec.display}
+    if job.keep is not None:
+        from thumbservice.adapters.rendering.views import render_and_keep
+
+        kept = render_and_keep(
+            [Path(p) for p in job.sources], spec, job.keep, renderer=renderer,
+            align=job.align, workdir=workdir, font_path=Path(job.font_path),
+        )  # fmt: skip
+        return RenderOutcome(encode(kept.image, spec), kept.aligned, kept.note, kept.kept_bytes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         result = renderer_module(renderer).render(
@@ -170,6 +193,16 @@ def _render(job: RenderJob) -> RenderOutcome:
             **display,
         )
     return RenderOutcome(encode(result.image, spec), result.aligned, result.note)
+
+
+def draw(job: ViewJob) -> bytes | None:
+    """The view of a frame-cache entry, encoded; None when the entry is not there (any more)
+    or was corrupt (then removed)."""
+    from thumbservice.adapters.rendering.views import draw_from_cache
+
+    with render_errors_as_domain_errors(log):
+        image = draw_from_cache(Path(job.directory), job.key, job.spec, Path(job.font_path))
+        return None if image is None else encode(image, job.spec)
 
 
 def encode(image: Image.Image, spec: ThumbnailSpec) -> bytes:
