@@ -281,3 +281,44 @@ def test_with_fits2image_as_the_renderer_views_are_its_fresh_renders(
                 assert kept.kept_bytes > 0
                 image = kept.image
             assert encode(image, spec) == encode(expected, spec), (case.name, size)
+
+
+DISPLAY_QUERIES = (
+    {"stretch": "asinh", "cmap": "viridis"},
+    {"stretch": "log", "interval": "minmax", "invert": "true"},
+    {"stretch": "linear", "interval": "percentile", "percentile": "99", "cmap": "heat"},
+    {"stretch": "histeq"},
+)
+
+
+@pytest.mark.parametrize("query", DISPLAY_QUERIES, ids=lambda q: ",".join(q.values()))
+def test_display_options_from_the_cache_are_the_fresh_renders_bytes(
+    corpus: list[Case], tmp_path: Path, query: dict[str, str]
+) -> None:
+    """A non-default stretch, interval and colour map: every size and format drawn from the
+    kept picture has the bytes of a fresh render with the same options; another colour map of
+    the same stretch is drawn from the same picture (the map is applied to each view)."""
+    cache = tmp_path / "frames"
+    for number, case in enumerate(c for c in corpus if not c.options.get("color")):
+        first = True
+        for size in (100, 500, 5000):
+            for image_format in (ImageFormat.JPEG, ImageFormat.PNG):
+                base = spec_of(case, size, "", image_format)
+                spec = ThumbnailSpec.from_query(
+                    "1", {**query, "width": str(size), "height": str(size),
+                          "format": image_format.value, "quality": "70"},
+                )  # fmt: skip
+                assert spec.width == base.width
+                key = f"display{number}"
+                image = views.draw_from_cache(cache, key, spec)
+                assert (image is None) == first
+                if image is None:
+                    image = views.render_and_keep(
+                        case.paths, spec, views.Keep(str(cache), key, 1 << 30), workdir=tmp_path
+                    ).image
+                first = False
+                reference = fast.render(
+                    case.paths, width=size, height=size, font_path=FONT_PATH,
+                    workdir=tmp_path, display=spec.display,
+                ).image  # fmt: skip
+                assert encode(image, spec) == encode(reference, spec), (case.name, size, query)

@@ -193,3 +193,13 @@ async def test_a_new_version_of_the_frame_is_rendered_again() -> None:
     await world.ask(width="300")
     assert world.archive.downloads[1] == 2
     assert len(world.pictures.keeps) == 2 and len(set(world.pictures.keeps)) == 2
+
+
+def test_the_picture_key_follows_the_stretch_but_not_the_colour_map() -> None:
+    def options(**query: str) -> dict[str, object]:
+        return ThumbnailSpec.from_query("1", query).picture_options()
+
+    assert options() == options(cmap="grey", stretch="fits2image")
+    assert options(stretch="asinh") == options(stretch="asinh", cmap="viridis", invert="true")
+    assert options(stretch="asinh") != options(stretch="log")
+    assert options(stretch="linear", interval="minmax") != options(stretch="linear")
