@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from thumbservice.domain.frames import Frame
+from thumbservice.domain.iiif import ImageRequest, RenderedView
 from thumbservice.domain.spec import ThumbnailSpec
 
 
@@ -45,6 +46,22 @@ class ImageRenderer(Protocol):
 
     async def render(self, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path) -> bytes:
         """One source for black-and-white, three (red, visual, blue) for color."""
+        ...
+
+
+class ViewRenderer(Protocol):
+    """Views of a frame's full-resolution picture (IIIF regions, sizes, turns), off the loop."""
+
+    async def render_view(
+        self,
+        sources: Sequence[Path],
+        spec: ThumbnailSpec,
+        request: ImageRequest | None,
+        workdir: Path,
+    ) -> RenderedView:
+        """The picture of `sources` drawn with the spec's display options, its size, and the
+        request resolved on it and encoded (None: the size only). A region or size the
+        picture cannot give raises InvalidParameter."""
         ...
 
 

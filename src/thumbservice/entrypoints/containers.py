@@ -30,6 +30,7 @@ import structlog
 from dependency_injector import containers, providers
 
 from thumbservice.adapters.archive.http import HttpArchive, open_session
+from thumbservice.adapters.archive.reuse import ReusingArchive
 from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
 from thumbservice.adapters.observability.logs import configure_logging
@@ -41,6 +42,7 @@ from thumbservice.adapters.storage.local import LocalFileStore
 from thumbservice.adapters.storage.s3 import S3Store, open_s3_store
 from thumbservice.adapters.workspace import TempWorkspace
 from thumbservice.domain.concurrency import RenderAdmission
+from thumbservice.domain.deepzoom import DeepZoomService
 from thumbservice.domain.errors import StoreUnavailable
 from thumbservice.domain.frames import FrameRules
 from thumbservice.domain.leases import RenderLeases, probe_conditional_writes
@@ -179,6 +181,19 @@ async def _leases(
     yield RenderLeases(store, owner, settings.lease_ttl, telemetry=telemetry)
 
 
+async def _deepzoom(**parts: Any) -> AsyncIterator[DeepZoomService]:
+    service = DeepZoomService(**parts)
+    try:
+        yield service
+    finally:
+        await service.close()
+
+
+def _iiif_archive(archive: ArchiveGateway, seconds: float) -> ArchiveGateway:
+    """The archive for the IIIF routes: answers reused per caller for `seconds` (0: never)."""
+    return ReusingArchive(archive, seconds) if seconds > 0 else archive
+
+
 def _given(credential: str) -> str | None:
     return None if credential in ("", PLACEHOLDER) else credential
 
@@ -224,7 +239,7 @@ def _admission(settings: Settings, telemetry: PrometheusTelemetry) -> RenderAdmi
 class Container(containers.DeclarativeContainer):
     """Built from `Settings`; wires the handlers on creation."""
 
-    wiring_config = containers.WiringConfiguration(modules=[".handlers"])
+    wiring_config = containers.WiringConfiguration(modules=[".handlers", ".iiif_handlers"])
 
     settings = providers.Dependency(instance_of=Settings)
     logs = providers.Callable(
@@ -290,4 +305,20 @@ class Container(containers.DeclarativeContainer):
         url_expiry=settings.provided.url_expiry,
         deadline=settings.provided.request_deadline,
         leases=leases,
+    )
+
+    # Deep zoom (IIIF): the same archive, renderer, scratch space and admission as thumbnails.
+    iiif_archive = providers.Singleton(
+        _iiif_archive, archive, settings.provided.iiif_archive_reuse_seconds
+    )
+    deepzoom = providers.Resource(
+        _deepzoom,
+        archive=iiif_archive,
+        renderer=renderer,
+        workspace=scratch,
+        rules=rules,
+        admission=admission,
+        telemetry=telemetry,
+        deadline=settings.provided.request_deadline,
+        linger=settings.provided.iiif_frame_linger_seconds,
     )

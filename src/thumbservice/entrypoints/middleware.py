@@ -39,6 +39,7 @@ DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID, If-None-Ma
 STATUS: list[tuple[type[errors.ThumbnailError], int]] = [
     (errors.InvalidParameter, 400),
     (errors.FrameNotEligible, 400),
+    (errors.UnsupportedFeature, 501),
     (errors.FrameNotFound, 404),
     (errors.ArchiveUnavailable, 502),
     (errors.ArchiveTimeout, 504),

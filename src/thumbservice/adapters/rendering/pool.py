@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
 from thumbservice.adapters.rendering import worker as render_worker
 from thumbservice.adapters.rendering.memory import OutOfMemory
 from thumbservice.domain.errors import FrameTooLarge, RenderFailed, ThumbnailError
+from thumbservice.domain.iiif import ImageRequest, RenderedView
 from thumbservice.domain.spec import ThumbnailSpec
+
+Job = TypeVar("Job")
+Outcome = TypeVar("Outcome")
 
 log = structlog.get_logger("thumbservice.renderer")
 
@@ -89,12 +94,37 @@ class ProcessPoolRenderer:
             align=self.align_color,
             renderer=self.renderer,
         )
+        outcome = await self._run(render_worker.render, job)
+        if outcome.aligned is False:
+            log.warning("color_alignment_fallback", reason=outcome.note)
+        return outcome.data
+
+    async def render_view(
+        self,
+        sources: Sequence[Path],
+        spec: ThumbnailSpec,
+        request: ImageRequest | None,
+        workdir: Path,
+    ) -> RenderedView:
+        """An IIIF view cut from the frame's full picture (`views.full_picture`), in a worker."""
+        job = render_worker.ViewJob(
+            sources=tuple(str(p) for p in sources),
+            workdir=str(workdir),
+            spec=spec,
+            request=request,
+            max_pixels=self.max_pixels,
+            align=self.align_color,
+        )
+        return await self._run(render_worker.render_view, job)
+
+    async def _run(self, function: Callable[[Job], Outcome], job: Job) -> Outcome:
+        """One job in the pool, its failures as domain errors, a stuck or dead pool replaced."""
+        self.start()
+        assert self._pool is not None
         pool = self._pool
         try:
             async with asyncio.timeout(self.render_timeout):
-                outcome = await asyncio.get_running_loop().run_in_executor(
-                    pool, render_worker.render, job
-                )
+                return await asyncio.get_running_loop().run_in_executor(pool, function, job)
         except TimeoutError:
             # A worker stuck on one frame would hold its slot forever: stop the pool's workers
             # (the one running this job cannot be told apart) and start afresh.
@@ -114,9 +144,6 @@ class ProcessPoolRenderer:
         except Exception as err:  # the pool itself failed (could not start a process, ...)
             log.error("render_failed", error=f"{type(err).__name__}: {err}")
             raise RenderFailed("The renderer failed; retry the request") from None
-        if outcome.aligned is False:
-            log.warning("color_alignment_fallback", reason=outcome.note)
-        return outcome.data
 
     def _replace(self, broken: ProcessPoolExecutor, kill: bool = False) -> None:
         if self._pool is broken:

@@ -26,10 +26,13 @@ from thumbservice.adapters.rendering.memory import (
     render_errors_as_domain_errors,
 )
 from thumbservice.domain.errors import FrameTooLarge, UnreadableFrame
+from thumbservice.domain.iiif import ImageRequest, RenderedView, limits_for
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from thumbservice.adapters.rendering.result import RenderResult
 
 RENDERERS = ("fast", "fits2image")
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -123,6 +126,13 @@ def render(job: RenderJob) -> RenderOutcome:
 
 
 def _render(job: RenderJob) -> RenderOutcome:
+    result = draw(job)
+    return RenderOutcome(encode(result.image, job.spec), result.aligned, result.note)
+
+
+def draw(job: RenderJob) -> RenderResult:
+    """The picture of the job's spec, not yet encoded: what the thumbnail route answers, and,
+    at full size, what the IIIF views are cut from (`views.full_picture`)."""
     for source in job.sources:
         height, width = image_shape(source)
         if width * height > job.max_pixels:
@@ -138,7 +148,7 @@ def _render(job: RenderJob) -> RenderOutcome:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
-        result = renderer_module(job.renderer).render(
+        return renderer_module(job.renderer).render(
             [Path(p) for p in job.sources],
             width=spec.width,
             height=spec.height,
@@ -150,7 +160,6 @@ def _render(job: RenderJob) -> RenderOutcome:
             align=job.align,
             workdir=workdir,
         )
-    return RenderOutcome(encode(result.image, spec), result.aligned, result.note)
 
 
 def encode(image: Image.Image, spec: ThumbnailSpec) -> bytes:
@@ -169,3 +178,35 @@ def encode(image: Image.Image, spec: ThumbnailSpec) -> bytes:
     else:
         rgb.save(buffer, "JPEG", quality=spec.quality, progressive=False)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ViewJob:
+    """An IIIF view of a frame's full picture: the request is resolved here, once the
+    picture's size is known (None: only the size is wanted, for info.json)."""
+
+    sources: tuple[str, ...]
+    workdir: str
+    spec: ThumbnailSpec
+    request: ImageRequest | None
+    max_pixels: int
+    align: bool = True
+
+
+def render_view(job: ViewJob) -> RenderedView:
+    """The picture's size and the encoded view; every failure a domain error."""
+    with render_errors_as_domain_errors(log):
+        from thumbservice.adapters.rendering import views
+
+        picture = views.full_picture(
+            [Path(p) for p in job.sources],
+            job.spec,
+            workdir=Path(job.workdir),
+            max_pixels=job.max_pixels,
+            align=job.align,
+        )
+        width, height = views.picture_size(picture)
+        if job.request is None:
+            return RenderedView(width, height)
+        view = job.request.resolve(width, height, limits_for(width, height))
+        return RenderedView(width, height, views.view_bytes(picture, view, job.spec.quality))
