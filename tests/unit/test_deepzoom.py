@@ -12,7 +12,7 @@ import pytest
 from tests.support.fakes import FakeArchive, FakeWorkspace, RecordingTelemetry, record
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.deepzoom import DeepZoomService
-from thumbservice.domain.errors import FrameNotFound, InvalidParameter
+from thumbservice.domain.errors import FrameNotFound, InvalidParameter, Overloaded
 from thumbservice.domain.frames import FrameRules
 from thumbservice.domain.iiif import (
     ImageRequest,
@@ -71,7 +71,7 @@ def service_of(
         renderer,
         workspace,
         FrameRules(),
-        RenderAdmission(2, 90),
+        RenderAdmission(2, 0),
         telemetry=RecordingTelemetry(),
         linger=linger,
     )
@@ -189,6 +189,22 @@ async def test_a_region_beyond_the_picture_is_a_400(archive: FakeArchive) -> Non
     beyond = parse_image_request("3000,0,10,10", "max", "0", "default.jpg")
     with pytest.raises(InvalidParameter):
         await service.view(parse_identifier("101"), beyond, None)
+    await service.close()
+
+
+async def test_views_beyond_their_queue_are_refused(archive: FakeArchive) -> None:
+    renderer = FakeViewRenderer()
+    renderer.gate = asyncio.Event()
+    service, _ = service_of(archive, renderer)
+    service.queue_depth = 3
+    waiting = [asyncio.ensure_future(service.view(parse_identifier("101"), TILE, None))
+               for _ in range(3)]  # fmt: skip
+    while len(renderer.calls) < 2:
+        await asyncio.sleep(0)
+    with pytest.raises(Overloaded):
+        await service.view(parse_identifier("101"), TILE, None)
+    renderer.gate.set()
+    await asyncio.gather(*waiting)
     await service.close()
 
 

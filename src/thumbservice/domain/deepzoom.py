@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from thumbservice.domain.concurrency import RenderAdmission
-from thumbservice.domain.errors import DeadlineExceeded, ThumbnailError
+from thumbservice.domain.errors import DeadlineExceeded, Overloaded, ThumbnailError
 from thumbservice.domain.frames import COLOR_REDUCTION_LEVEL, Frame, FrameRules, frame_ids
 from thumbservice.domain.iiif import Identifier, ImageRequest, RenderedView
 from thumbservice.domain.ports import (
@@ -36,6 +36,9 @@ from thumbservice.domain.spec import RENDER_VERSION
 DEFAULT_LINGER = 10.0
 """Seconds a frame's files are kept after the last request that used them: a viewer's next
 burst (a zoom) usually comes within that."""
+
+DEFAULT_QUEUE_DEPTH = 64
+"""Views admitted at once (drawing or waiting for a worker) before a 503."""
 
 SIZES_KEPT = 4096
 """Picture sizes remembered (a few dozen bytes each): info.json needs no render once known."""
@@ -91,6 +94,7 @@ class DeepZoomService:
         telemetry: Telemetry | None = None,
         deadline: float | None = None,
         linger: float = DEFAULT_LINGER,
+        queue_depth: int = DEFAULT_QUEUE_DEPTH,
     ) -> None:
         self.archive = archive
         self.renderer = renderer
@@ -100,6 +104,8 @@ class DeepZoomService:
         self.telemetry = telemetry or NullTelemetry()
         self.deadline = deadline
         self.linger = linger
+        self.queue_depth = queue_depth
+        self._waiting = 0
         self._held: dict[tuple[int, ...], _Held] = {}
         self._sizes: OrderedDict[tuple[tuple[int, ...], str], tuple[int, int]] = OrderedDict()
         self.downloads = 0
@@ -177,7 +183,7 @@ class DeepZoomService:
         self, sources: list[Frame], identifier: Identifier, request: ImageRequest | None
     ) -> RenderedView:
         async with (
-            self.admission.admit(),
+            self._admit(),
             self._files(sources) as (workdir, paths),
             self.admission.render_slot(),
         ):
@@ -248,6 +254,22 @@ class DeepZoomService:
         for size in sizes:
             self.telemetry.downloaded(size)
         return paths
+
+    @contextlib.asynccontextmanager
+    async def _admit(self) -> AsyncIterator[None]:
+        """Views wait for the render workers the thumbnails use, in a queue of their own: a
+        viewer asks for dozens at once, each of them small once the picture is drawn."""
+        if self._waiting >= self.queue_depth:
+            raise Overloaded(
+                f"The service is busy drawing views ({self._waiting} waiting); retry in a few "
+                "seconds",
+                retry_after=self.admission.retry_after,
+            )
+        self._waiting += 1
+        try:
+            yield
+        finally:
+            self._waiting -= 1
 
     @contextlib.asynccontextmanager
     async def _deadline(self) -> AsyncIterator[None]:

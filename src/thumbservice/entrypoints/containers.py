@@ -321,4 +321,5 @@ class Container(containers.DeclarativeContainer):
         telemetry=telemetry,
         deadline=settings.provided.request_deadline,
         linger=settings.provided.iiif_frame_linger_seconds,
+        queue_depth=settings.provided.iiif_queue_depth,
     )

@@ -281,7 +281,7 @@ _PRIVATE = {
 
 def _deep_zoom() -> dict[str, Any]:
     """The IIIF Image API 3.0 routes and the viewer."""
-    security = [{}, {"archiveToken": []}]
+    security: list[dict[str, list[str]]] = [{}, {"archiveToken": []}]
     piece = {"in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
     image_types = {
         media: {"schema": _BINARY} for media in ("image/jpeg", "image/png", "image/webp")
