@@ -135,6 +135,7 @@ const viewer = OpenSeadragon({
   maxZoomPixelRatio: 4,
   immediateRender: false,
 });
+window.thumbservice.viewer = viewer;
 viewer.addHandler("tile-loaded", () => { window.thumbservice.tilesLoaded += 1; });
 viewer.addHandler("tile-load-failed", () => { window.thumbservice.tilesFailed += 1; });
 viewer.addHandler("open", () => { window.thumbservice.opened += 1; });
@@ -164,7 +165,7 @@ async function load() {
     viewer.close();
     return;
   }
-  viewer.setAjaxHeaders(auth, false);
+  viewer.setAjaxHeaders(auth, true);  // the navigator too
   viewer.open(await info.json());
 }
 
