@@ -169,3 +169,8 @@ async def test_the_viewer_page_and_its_files(make_client: ClientFactory, fakes: 
     assert (await client.get("/view/104/frame.json")).status == 404
     owned = await client.get("/view/104/frame.json", headers={"Authorization": OWNER})
     assert (await owned.json())["color_available"] is False
+
+
+async def test_the_index_links_to_the_viewer(make_client: ClientFactory) -> None:
+    html = await (await (await make_client()).get("/")).text()
+    assert '<a href="/view/101">frame 101</a>' in html and "/iiif/3/" in html

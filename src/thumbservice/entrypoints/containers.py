@@ -21,7 +21,7 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +213,25 @@ def _sample_frames(directory: Path) -> list[dict[str, Any]]:
     return build_sample_archive(directory)
 
 
+def _viewer_links(settings: Settings) -> list[tuple[str, str]]:
+    """The viewer on each sample frame (`make run`); none for a real archive."""
+    if settings.archive_source != "samples":
+        return []
+    return viewer_links(_sample_frames(settings.sample_archive_dir))
+
+
+def viewer_links(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    links = []
+    for record in records:
+        label = f"{record['basename']} ({record.get('configuration_type')})"
+        if str(record.get("public_date", "")) > "2090":
+            label += ": proprietary, token sample-owner-token"
+        links.append((label, f"/view/{record['id']}"))
+        if record.get("primary_optical_element") == "V":
+            links.append((f"{record['basename']} in colour", f"/view/{record['id']};color=true"))
+    return links
+
+
 def _local_store(settings: Settings) -> LocalFileStore:
     return LocalFileStore(
         settings.local_store_dir, settings.base_url, settings.local_store_secret.encode()
@@ -250,6 +269,7 @@ class Container(containers.DeclarativeContainer):
     # ArchiveGateway
     http_session = providers.Resource(_http_session, settings)
     sample_frames = providers.Callable(_sample_frames, settings.provided.sample_archive_dir)
+    viewer_links = providers.Singleton(_viewer_links, settings)
     archive = providers.Selector(
         settings.provided.archive_source,
         http=providers.Singleton(

@@ -124,8 +124,11 @@ async def docs_asset(request: web.Request) -> web.Response:
     )
 
 
-async def index(request: web.Request) -> web.Response:
-    return web.Response(text=pages.INDEX_HTML, content_type="text/html")
+@inject
+async def index(
+    request: web.Request, viewer_links: list[tuple[str, str]] = Provide["viewer_links"]
+) -> web.Response:
+    return web.Response(text=pages.index_page(viewer_links), content_type="text/html")
 
 
 async def robots(request: web.Request) -> web.Response:
