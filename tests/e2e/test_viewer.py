@@ -5,6 +5,7 @@ machine. A screenshot of each is kept in `var/test-artifacts/` (TEST_ARTIFACTS).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -53,14 +54,11 @@ class Traffic:
             found.add(f"{parts.scheme}://{parts.netloc}" if parts.netloc else parts.scheme)
         return found
 
-    def full_resolution_tiles(self) -> list[Response]:
-        """Tiles of scale factor 1: a region drawn at its own size."""
-        shown = []
-        for response in self.images:
-            match = TILE.search(unquote(urlsplit(response.url).path))
-            if match and match[3] == match[5] and match[4] == match[6]:
-                shown.append(response)
-        return shown
+
+def _full_resolution(url: str) -> bool:
+    """A tile of scale factor 1: a region drawn at its own size."""
+    match = TILE.search(unquote(urlsplit(url).path))
+    return bool(match) and match[3] == match[5] and match[4] == match[6]
 
 
 @pytest.fixture
@@ -86,7 +84,10 @@ def _zoom_to_full_resolution(page: Page) -> None:
           viewer.viewport.zoomTo(zoom, null, true);
         }"""
     )
-    page.wait_for_function("() => window.thumbservice.viewer.world.getItemAt(0).getFullyLoaded()")
+    page.wait_for_function(
+        "() => window.thumbservice.fullResolutionTiles >= 2"
+        " && window.thumbservice.viewer.world.getItemAt(0).getFullyLoaded()"
+    )
 
 
 def test_the_viewer_zooms_to_full_resolution(page: Page, sample_service: SampleService) -> None:
@@ -98,8 +99,10 @@ def test_the_viewer_zooms_to_full_resolution(page: Page, sample_service: SampleS
     assert page.locator("#basename").inner_text() == record["basename"]
     assert page.locator("#proposal").inner_text() == record["proposal_id"]
     _zoom_to_full_resolution(page)
-    full = traffic.full_resolution_tiles()
-    assert len(full) >= 2, [r.url for r in traffic.images]
+    # The tiles fetched, by the page's own account (the browser's resource timing).
+    fetched = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    full = [url for url in fetched if _full_resolution(url)]
+    assert len(full) >= 2, fetched
     assert all(r.status == 200 for r in traffic.images)
     loaded = page.evaluate("() => window.thumbservice.tilesLoaded")
     assert loaded >= len(full) and page.evaluate("() => window.thumbservice.tilesFailed") == 0
@@ -136,3 +139,85 @@ def test_a_proprietary_frame_shows_with_its_token_only(
     page.wait_for_function("() => window.thumbservice.viewer.world.getItemCount() === 0")
     assert "token" in page.locator("#status").inner_text()
     assert traffic.origins() - {"blob", "data"} == {sample_service.url}
+
+
+ELSEWHERE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>elsewhere</title></head><body>
+<div id="osd" style="width:800px;height:600px"></div>
+<script src="$SERVICE/static/openseadragon/openseadragon.min.js"></script>
+<script>
+// A page of another origin: OpenSeadragon on the service's tile source, with a token.
+window.loaded = 0; window.failed = 0;
+async function open(service, identifier, token) {
+  const headers = {Authorization: token};
+  const info = await fetch(`${service}/iiif/3/${identifier}/info.json`, {headers});
+  if (!info.ok) return info.status;
+  const viewer = OpenSeadragon({id: "osd", prefixUrl: `${service}/static/openseadragon/images/`,
+                                loadTilesWithAjax: true, ajaxHeaders: headers});
+  viewer.addHandler("tile-loaded", () => { window.loaded += 1; });
+  viewer.addHandler("tile-load-failed", () => { window.failed += 1; });
+  viewer.open(await info.json());
+  window.viewer = viewer;
+  return info.status;
+}
+</script></body></html>
+"""
+
+
+@pytest.fixture
+def elsewhere(sample_service: SampleService) -> Iterator[str]:
+    """A page served from another origin (another port) than the service."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.support.s3 import free_port
+
+    body = ELSEWHERE.replace("$SERVICE", sample_service.url).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/zoom.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_openseadragon_on_another_origin_with_a_token(
+    page: Page, sample_service: SampleService, elsewhere: str
+) -> None:
+    traffic = Traffic(page)
+    page.goto(elsewhere)
+    frame_id = sample_service.frame_id(private=True)
+    unknown = page.evaluate(
+        "([s, i]) => open(s, i, 'Token nobody')", [sample_service.url, frame_id]
+    )
+    assert unknown == 401  # the archive refuses an unknown token, and the refusal is passed on
+    assert (
+        page.evaluate("([s, i, t]) => open(s, i, t)", [sample_service.url, frame_id, OWNER_TOKEN])
+        == 200
+    )
+    page.wait_for_function("() => window.loaded >= 4")
+    assert page.evaluate("() => window.failed") == 0
+    tiles = [r for r in traffic.images if r.request.method == "GET"]
+    assert tiles and all(r.status == 200 for r in tiles)
+    # The browser preflighted the tiles (Authorization from another origin), and was allowed.
+    lines = [json.loads(line) for line in sample_service.log.read_text().splitlines()]
+    preflights = [
+        line for line in lines
+        if line.get("method") == "OPTIONS" and "/iiif/3/" in line.get("path", "")
+    ]  # fmt: skip
+    assert preflights and all(line["status"] == 204 for line in preflights)
+    assert traffic.origins() - {"blob", "data"} == {sample_service.url, elsewhere.rsplit("/", 1)[0]}

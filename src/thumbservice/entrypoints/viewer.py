@@ -98,7 +98,7 @@ const STATE = $STATE;
 const TOKEN_KEY = "thumbservice-token";
 const options = Object.assign({}, STATE.options);
 const status = document.getElementById("status");
-window.thumbservice = {tilesLoaded: 0, tilesFailed: 0, opened: 0};
+window.thumbservice = {tilesLoaded: 0, fullResolutionTiles: 0, tilesFailed: 0, opened: 0};
 
 function authorization() {
   const token = sessionStorage.getItem(TOKEN_KEY) || "";
@@ -136,7 +136,12 @@ const viewer = OpenSeadragon({
   immediateRender: false,
 });
 window.thumbservice.viewer = viewer;
-viewer.addHandler("tile-loaded", () => { window.thumbservice.tilesLoaded += 1; });
+viewer.addHandler("tile-loaded", event => {
+  window.thumbservice.tilesLoaded += 1;
+  if (event.tile.level === event.tiledImage.source.maxLevel) {
+    window.thumbservice.fullResolutionTiles += 1;
+  }
+});
 viewer.addHandler("tile-load-failed", () => { window.thumbservice.tilesFailed += 1; });
 viewer.addHandler("open", () => { window.thumbservice.opened += 1; });
 
