@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python benchmarks/color_alignment.py
 	$(BIN)/python benchmarks/cluster_benchmark.py
 	$(BIN)/python benchmarks/frame_cache_benchmark.py
+	$(BIN)/python benchmarks/iiif_benchmark.py
 
 # The fast renderer against fits2image: SSIM on the corpus and a contact sheet in
 # benchmarks/results/ (the timings and memory need the whole benchmarks/renderer_benchmark.py).

@@ -122,6 +122,16 @@ def test_the_docs_page_is_served_from_the_installed_packages(console_script: str
         assert status == 200 and body
 
 
+def test_the_viewer_and_openseadragon_ship_in_the_wheel(console_script: str) -> None:
+    for name in ("openseadragon.min.js", "LICENSE.txt", "images/zoomin_rest.png"):
+        status, _, body = fetch(f"{console_script}/static/openseadragon/{name}")
+        assert status == 200 and body, name
+    status, _, body = fetch(f"{console_script}/view/1001")
+    assert status == 200 and b"openseadragon.min.js" in body
+    status, _, body = fetch(f"{console_script}/iiif/3/1001/0,0,512,512/256,256/0/default.jpg")
+    assert status == 200 and decode(body).size == (256, 256)
+
+
 def test_the_healthcheck_of_the_image_sees_the_service(
     installed: Path, console_script: str
 ) -> None:

@@ -73,6 +73,7 @@ def make_client(
         container.scratch.override(providers.Object(fakes.workspace))
         container.s3_store.override(providers.Object(fakes.store))  # never a real S3 client
         container.lease_store.override(providers.Object(fakes.lease_store))
+        container.viewer_links.override(providers.Object([("frame 101", "/view/101")]))
         if not real_store:
             container.store.override(providers.Object(fakes.store))
         return await aiohttp_client(AppTestServer(create_app(container)))

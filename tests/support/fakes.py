@@ -11,6 +11,7 @@ from typing import Any
 
 from thumbservice.domain.errors import FrameNotFound, ScratchSpaceFull, StoreUnavailable
 from thumbservice.domain.frames import Frame
+from thumbservice.domain.iiif import ImageRequest, RenderedView, limits_for
 from thumbservice.domain.spec import ThumbnailSpec
 
 
@@ -107,6 +108,27 @@ class FakeRenderer:
     async def check(self) -> None:
         if self.failing is not None:
             raise self.failing
+
+    picture_size = (3000, 2000)
+    view_calls = 0
+
+    async def render_view(
+        self,
+        sources: Sequence[Path],
+        spec: ThumbnailSpec,
+        request: ImageRequest | None,
+        workdir: Path,
+        picture: str | None = None,
+    ) -> RenderedView:
+        """A `picture_size` picture's views, as text naming what was cut."""
+        self.view_calls += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        width, height = self.picture_size
+        if request is None:
+            return RenderedView(width, height)
+        view = request.resolve(width, height, limits_for(width, height))
+        return RenderedView(width, height, f"VIEW {view.region} {view.size}".encode())
 
 
 class FakePictures(FakeRenderer):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from thumbservice.domain.frames import Frame
+from thumbservice.domain.iiif import ImageRequest, RenderedView
 from thumbservice.domain.spec import ThumbnailSpec
 
 
@@ -69,6 +70,24 @@ class FramePictures(Protocol):
         self, key: str, sources: Sequence[Path], spec: ThumbnailSpec, workdir: Path
     ) -> bytes:
         """Render from the files, as `ImageRenderer.render`, and keep the picture as `key`."""
+        ...
+
+
+class ViewRenderer(Protocol):
+    """Views of a frame's full-resolution picture (IIIF regions, sizes, turns), off the loop."""
+
+    async def render_view(
+        self,
+        sources: Sequence[Path],
+        spec: ThumbnailSpec,
+        request: ImageRequest | None,
+        workdir: Path,
+        picture: str | None = None,
+    ) -> RenderedView:
+        """The picture of `sources` drawn with the spec's display options, its size, and the
+        request resolved on it and encoded (None: the size only). A region or size the
+        picture cannot give raises InvalidParameter. `picture` is the picture's key
+        (`domain/pictures.py`) for a renderer that keeps pictures."""
         ...
 
 

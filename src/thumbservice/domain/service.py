@@ -213,17 +213,7 @@ class ThumbnailService:
         return len(left)
 
     async def find_frame(self, ref: FrameRef, authorization: str | None) -> Frame:
-        if ref.frame_id is not None:
-            return await self.archive.get_frame(ref.frame_id, authorization)
-        assert ref.basename is not None
-        found = await self.archive.find_by_basename(ref.basename, authorization)
-        if len(found) != 1:
-            raise FrameNotFound(
-                f"Frame {ref.basename} not found"
-                if not found
-                else f"Basename {ref.basename} matches {len(found)} frames"
-            )
-        return found[0]
+        return await find_frame(self.archive, ref, authorization)
 
     async def _sources(
         self, frame: Frame, spec: ThumbnailSpec, authorization: str | None
@@ -385,6 +375,27 @@ class ThumbnailService:
         except StoreUnavailable:
             self.telemetry.store_failed("url")
             raise
+
+
+async def find_frame(archive: ArchiveGateway, ref: FrameRef, authorization: str | None) -> Frame:
+    """The frame by id or basename, as the archive shows it to this caller (the permission
+    check); a basename must name exactly one frame."""
+    if ref.frame_id is not None:
+        return await archive.get_frame(ref.frame_id, authorization)
+    assert ref.basename is not None
+    found = await archive.find_by_basename(ref.basename, authorization)
+    if len(found) != 1:
+        raise FrameNotFound(
+            f"Frame {ref.basename} not found"
+            if not found
+            else f"Basename {ref.basename} matches {len(found)} frames"
+        )
+    return found[0]
+
+
+def frame_suffix(frame: Frame) -> str:
+    """The file suffix a downloaded frame is written with."""
+    return _suffix(frame)
 
 
 def _suffix(frame: Frame) -> str:

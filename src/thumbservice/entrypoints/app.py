@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from thumbservice.entrypoints import handlers
+from thumbservice.entrypoints import handlers, iiif_handlers
 from thumbservice.entrypoints.containers import Container
 from thumbservice.entrypoints.directories import check_writable
 from thumbservice.entrypoints.headers import on_response_prepare
@@ -78,6 +78,7 @@ def create_app(container: Container) -> web.Application:
     if container.signed_urls() is not None:
         # Only a store that the app serves itself needs this route; S3 serves its own URLs.
         app.router.add_get("/thumbnails/{key}", handlers.stored_thumbnail)
+    _add_deep_zoom(app)
     app.router.add_get("/{frame}/", handlers.thumbnail)
     app.router.add_get("/{frame}", handlers.thumbnail)
     return app
@@ -89,6 +90,19 @@ def create_metrics_app() -> web.Application:
     app.on_response_prepare.append(on_response_prepare)
     app.router.add_get("/metrics", handlers.metrics)
     return app
+
+
+def _add_deep_zoom(app: web.Application) -> None:
+    """The IIIF Image API routes, the viewer and its files (before the thumbnails' catch-all)."""
+    prefix = iiif_handlers.PREFIX
+    app.router.add_get(f"{prefix}/{{identifier}}", iiif_handlers.base_uri)
+    app.router.add_get(f"{prefix}/{{identifier}}/info.json", iiif_handlers.info_json)
+    app.router.add_get(
+        f"{prefix}/{{identifier}}/{{region}}/{{size}}/{{rotation}}/{{file}}", iiif_handlers.image
+    )
+    app.router.add_get("/view/{identifier}", iiif_handlers.view_page)
+    app.router.add_get("/view/{identifier}/frame.json", iiif_handlers.view_frame)
+    app.router.add_get("/static/openseadragon/{name:.+}", iiif_handlers.viewer_asset)
 
 
 async def _resolved(provided: Any) -> Any:

@@ -24,7 +24,7 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from dependency_injector import containers, providers
 
 from thumbservice.adapters.archive.coalescing import CoalescingArchive
 from thumbservice.adapters.archive.http import HttpArchive, open_download_session, open_session
+from thumbservice.adapters.archive.reuse import ReusingArchive
 from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
 from thumbservice.adapters.observability.logs import configure_logging
@@ -47,6 +48,7 @@ from thumbservice.adapters.storage.s3 import S3Store, open_s3_store
 from thumbservice.adapters.workspace import PREFIX as WORKSPACE_PREFIX
 from thumbservice.adapters.workspace import TempWorkspace
 from thumbservice.domain.concurrency import RenderAdmission
+from thumbservice.domain.deepzoom import DeepZoomService
 from thumbservice.domain.errors import StoreUnavailable
 from thumbservice.domain.frames import FrameRules
 from thumbservice.domain.leases import RenderLeases, probe_conditional_writes
@@ -233,6 +235,19 @@ async def _leases(
     yield RenderLeases(store, owner, settings.lease_ttl, telemetry=telemetry)
 
 
+async def _deepzoom(**parts: Any) -> AsyncIterator[DeepZoomService]:
+    service = DeepZoomService(**parts)
+    try:
+        yield service
+    finally:
+        await service.close()
+
+
+def _iiif_archive(archive: ArchiveGateway, seconds: float) -> ArchiveGateway:
+    """The archive for the IIIF routes: answers reused per caller for `seconds` (0: never)."""
+    return ReusingArchive(archive, seconds) if seconds > 0 else archive
+
+
 def _given(credential: str) -> str | None:
     return None if credential in ("", PLACEHOLDER) else credential
 
@@ -250,6 +265,25 @@ def _sample_frames(directory: Path) -> list[dict[str, Any]]:
     from thumbservice.adapters.archive.dev.sample_archive import build_sample_archive
 
     return build_sample_archive(directory)
+
+
+def _viewer_links(settings: Settings) -> list[tuple[str, str]]:
+    """The viewer on each sample frame (`make run`); none for a real archive."""
+    if settings.archive_source != "samples":
+        return []
+    return viewer_links(_sample_frames(settings.sample_archive_dir))
+
+
+def viewer_links(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    links = []
+    for record in records:
+        label = f"{record['basename']} ({record.get('configuration_type')})"
+        if str(record.get("public_date", "")) > "2090":
+            label += ": proprietary, token sample-owner-token"
+        links.append((label, f"/view/{record['id']}"))
+        if record.get("primary_optical_element") == "V":
+            links.append((f"{record['basename']} in colour", f"/view/{record['id']};color=true"))
+    return links
 
 
 def _local_store(settings: Settings) -> LocalFileStore:
@@ -282,7 +316,7 @@ def _admission(settings: Settings, telemetry: PrometheusTelemetry) -> RenderAdmi
 class Container(containers.DeclarativeContainer):
     """Built from `Settings`; wires the handlers on creation."""
 
-    wiring_config = containers.WiringConfiguration(modules=[".handlers"])
+    wiring_config = containers.WiringConfiguration(modules=[".handlers", ".iiif_handlers"])
 
     settings = providers.Dependency(instance_of=Settings)
     logs = providers.Callable(
@@ -294,6 +328,7 @@ class Container(containers.DeclarativeContainer):
     http_session = providers.Resource(_http_session, settings)
     download_session = providers.Resource(_download_session, settings)
     sample_frames = providers.Callable(_sample_frames, settings.provided.sample_archive_dir)
+    viewer_links = providers.Singleton(_viewer_links, settings)
     chosen_archive = providers.Selector(
         settings.provided.archive_source,
         http=providers.Singleton(
@@ -366,5 +401,23 @@ class Container(containers.DeclarativeContainer):
         url_expiry=settings.provided.url_expiry,
         deadline=settings.provided.request_deadline,
         leases=leases,
+        pictures=pictures,
+    )
+
+    # Deep zoom (IIIF): the same archive, renderer, scratch space and admission as thumbnails.
+    iiif_archive = providers.Singleton(
+        _iiif_archive, archive, settings.provided.iiif_archive_reuse_seconds
+    )
+    deepzoom = providers.Resource(
+        _deepzoom,
+        archive=iiif_archive,
+        renderer=renderer,
+        workspace=scratch,
+        rules=rules,
+        admission=admission,
+        telemetry=telemetry,
+        deadline=settings.provided.request_deadline,
+        linger=settings.provided.iiif_frame_linger_seconds,
+        queue_depth=settings.provided.iiif_queue_depth,
         pictures=pictures,
     )

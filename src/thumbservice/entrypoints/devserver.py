@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from thumbservice.entrypoints.app import load_settings, serve
-from thumbservice.entrypoints.containers import Container
+from thumbservice.entrypoints.containers import Container, viewer_links
 from thumbservice.entrypoints.settings import Settings
 
 
@@ -29,6 +29,8 @@ def print_examples(settings: Settings, records: Sequence[Mapping[str, Any]]) -> 
             f"  curl -H 'Authorization: Token sample-owner-token' "
             f"'{base}/{private['id']}/?image=true' > private.jpg"
         )
+    lines += ["Zoom in (IIIF deep zoom, OpenSeadragon):"]
+    lines += [f"  {base}{path}   {label}" for label, path in viewer_links(records)]
     lines += [f"  {base}/docs  (try the API)   {base}/metrics   {base}/readyz", ""]
     print("\n".join(lines), flush=True)
 

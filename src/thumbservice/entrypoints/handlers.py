@@ -156,9 +156,12 @@ async def docs_asset(request: web.Request) -> web.Response:
     )
 
 
-async def index(request: web.Request) -> web.Response:
+@inject
+async def index(
+    request: web.Request, viewer_links: list[tuple[str, str]] = Provide["viewer_links"]
+) -> web.Response:
     return web.Response(
-        text=pages.INDEX_HTML,
+        text=pages.index_page(viewer_links),
         content_type="text/html",
         headers={"Content-Security-Policy": INDEX_POLICY},
     )

@@ -360,6 +360,194 @@ def _stored_thumbnail() -> dict[str, Any]:
     }
 
 
+_IDENTIFIER = {
+    "name": "identifier",
+    "in": "path",
+    "required": True,
+    "description": (
+        "The frame id or basename, optionally followed by display options as `;name=value` "
+        "pairs with the thumbnail route's query parameters' names and values "
+        "(`1003;color=true`, `1001;median=true;percentile=99`); percent-encoded forms are "
+        "accepted. info.json's `id` writes it canonically: options sorted, those that change "
+        "nothing dropped. `width`, `height`, `label`, `format`, `quality` and `image` are not "
+        "options (the image request says size and format). A name that cannot be a frame is a "
+        "404, as IIIF has it."
+    ),
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
+def _iiif_errors() -> dict[str, Any]:
+    return {
+        "400": _error("A bad region, size, rotation, quality, format or display option"),
+        "401": _error("The archive refused the token"),
+        "403": _error("The archive forbade the caller this frame"),
+        "404": _error("No such frame for this caller (or a name that cannot be one)"),
+        "422": _error("Not a readable FITS image, or beyond the size limits"),
+        "4XX": _error("Another refusal of the archive, passed on with its answer"),
+        "502": _error("The archive or its file store failed or could not be reached"),
+        "503": _error("Busy, or a render worker failed", **{"Retry-After": _RETRY_AFTER}),
+        "504": _error("The archive did not answer in time, or the request deadline passed"),
+    }
+
+
+_RETRY_AFTER = {"description": "Seconds to wait", "schema": {"type": "string"}}
+_PRIVATE = {
+    "description": "`private`: views may be proprietary",
+    "schema": {"type": "string"},
+}
+
+
+def _deep_zoom() -> dict[str, Any]:
+    """The IIIF Image API 3.0 routes and the viewer."""
+    security: list[dict[str, list[str]]] = [{}, {"archiveToken": []}]
+    piece = {"in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    image_types = {
+        media: {"schema": _BINARY} for media in ("image/jpeg", "image/png", "image/webp")
+    }
+    info_type = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+    return {
+        "/iiif/3/{identifier}": {
+            "get": {
+                "operationId": "iiifBaseUri",
+                "tags": ["deep zoom"],
+                "summary": "The image's base URI: a redirect to its info.json",
+                "parameters": [_IDENTIFIER],
+                "responses": {
+                    "303": _answer(
+                        "See info.json",
+                        Location={"description": "info.json", "schema": {"type": "string"}},
+                    ),
+                    "400": _error("A bad display option"),
+                    "404": _error("A name that cannot be a frame"),
+                },
+            }
+        },
+        "/iiif/3/{identifier}/info.json": {
+            "get": {
+                "operationId": "iiifInfo",
+                "tags": ["deep zoom"],
+                "summary": "The image information (IIIF Image API 3.0, level 2)",
+                "description": (
+                    "The frame's full-resolution picture (north up, east left; colour aligned "
+                    "on the WCS): its size, 512 px tiles with power-of-two scale factors, the "
+                    "sizes of the levels, the limits (`maxWidth`, `maxHeight`, `maxArea`: the "
+                    "picture's own, up to which `^` sizes upscale), `extraFormats` and "
+                    "`extraQualities`. Its `id` is the public base URI (`PUBLIC_URL`, else "
+                    "the request's scheme and host, or a trusted proxy's X-Forwarded-Proto "
+                    "and X-Forwarded-Host)."
+                ),
+                "parameters": [_IDENTIFIER],
+                "security": security,
+                "responses": {
+                    "200": _answer(
+                        "The image information",
+                        {info_type: {"schema": {"type": "object"}}},
+                        **{"Cache-Control": _PRIVATE},
+                    ),
+                    **_iiif_errors(),
+                },
+            }
+        },
+        "/iiif/3/{identifier}/{region}/{size}/{rotation}/{file}": {
+            "get": {
+                "operationId": "iiifImage",
+                "tags": ["deep zoom"],
+                "summary": "A region of the frame's picture, scaled, turned, in a quality",
+                "description": (
+                    "IIIF Image API 3.0 level 2, cut from the same full-resolution picture as "
+                    "the thumbnail route draws at full size (the stretch is the whole "
+                    "frame's, so tiles have no seams). Tiles are not kept in the object store."
+                ),
+                "parameters": [
+                    _IDENTIFIER,
+                    {
+                        **piece,
+                        "name": "region",
+                        "description": "`full`, `square`, `x,y,w,h` or `pct:x,y,w,h`",
+                    },
+                    {
+                        **piece,
+                        "name": "size",
+                        "description": "`max`, `w,`, `,h`, `pct:n`, `w,h`, `!w,h`; `^` first to "
+                        "upscale (up to the picture's own size)",
+                    },
+                    {
+                        **piece,
+                        "name": "rotation",
+                        "description": "0, 90, 180 or 270 degrees clockwise, `!` first to mirror; "
+                        "other angles are a 501",
+                    },
+                    {
+                        **piece,
+                        "name": "file",
+                        "description": "`{quality}.{format}`: `default`, `color`, `gray` or "
+                        "`bitonal`; `jpg`, `png` or `webp`",
+                    },
+                ],
+                "security": security,
+                "responses": {
+                    "200": _answer(
+                        "The image",
+                        image_types,
+                        ETag={"description": "For `If-None-Match`", "schema": {"type": "string"}},
+                        **{"Cache-Control": _PRIVATE},
+                    ),
+                    "304": _answer("Not modified: `If-None-Match` names this view"),
+                    **_iiif_errors(),
+                    "501": _error("A rotation that is not a multiple of 90 degrees"),
+                },
+            }
+        },
+        "/view/{identifier}": {
+            "get": {
+                "operationId": "viewer",
+                "tags": ["deep zoom"],
+                "summary": "The deep-zoom viewer (OpenSeadragon, served by the service)",
+                "description": (
+                    "An HTML page on the identifier's tile source, with a token field (kept "
+                    "for the tab only, sent as Authorization), stretch and colour map choices "
+                    "and colour on or off where the frame has it"
+                ),
+                "parameters": [_IDENTIFIER],
+                "responses": {
+                    "200": _answer("The page", {"text/html": {"schema": {"type": "string"}}}),
+                    "400": _error("A bad display option"),
+                    "404": _error("A name that cannot be a frame"),
+                },
+            }
+        },
+        "/view/{identifier}/frame.json": {
+            "get": {
+                "operationId": "viewerFrame",
+                "tags": ["deep zoom"],
+                "summary": "What the viewer shows of a frame, for this caller",
+                "parameters": [_IDENTIFIER],
+                "security": security,
+                "responses": {
+                    "200": _answer(
+                        "The frame's basename, proposal and whether it has a colour picture",
+                        {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["basename", "proposal_id", "color_available"],
+                                    "properties": {
+                                        "basename": {"type": ["string", "null"]},
+                                        "proposal_id": {"type": ["string", "null"]},
+                                        "color_available": {"type": "boolean"},
+                                    },
+                                }
+                            }
+                        },
+                    ),
+                    **_iiif_errors(),
+                },
+            }
+        },
+    }
+
+
 def _operations() -> dict[str, Any]:
     report = {"$ref": "#/components/schemas/Readiness"}
     return {
@@ -446,10 +634,15 @@ def openapi(max_size: int) -> dict[str, Any]:
         "tags": [
             {"name": "thumbnails", "description": "Thumbnails of frames"},
             {"name": "service", "description": "Operations and pages"},
+            {
+                "name": "deep zoom",
+                "description": "The IIIF Image API 3.0 (level 2) over frames, and a viewer",
+            },
         ],
         "paths": {
             "/{frame}/": {"get": _thumbnail(max_size)},
             "/thumbnails/{key}": _stored_thumbnail(),
+            **_deep_zoom(),
             **_operations(),
         },
         "components": {

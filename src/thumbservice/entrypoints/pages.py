@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+from collections.abc import Sequence
 from functools import lru_cache
 
 from PIL import Image, ImageDraw
@@ -43,11 +45,26 @@ stretch</li>
 is good for one week. Send your archive token as <code>Authorization: Token ...</code> for
 proprietary data.</p>
 <p>Example: <code>/3863274/?width=500&amp;height=500&amp;label=So%20many%20stars</code></p>
+<h2>Deep zoom</h2>
+<p>Every frame is an <a href="https://iiif.io/api/image/3.0/">IIIF Image API 3.0</a> image
+(level 2) at <code>/iiif/3/&lt;frame&gt;/info.json</code>, with display options in the
+identifier (<code>/iiif/3/1003;color=true/info.json</code>), and can be zoomed into in the
+browser at <code>/view/&lt;frame&gt;</code>.</p>
+$viewer_links
 <p>Operations: <code>/healthz</code>, <code>/readyz</code>, <code>/metrics</code>;
 the API as OpenAPI: <code>/openapi.json</code>, and as an interactive page:
 <a href="docs"><code>/docs</code></a>.</p>
 </body></html>
 """.replace("$max_label", str(MAX_LABEL_LENGTH))
+
+
+def index_page(viewer_links: Sequence[tuple[str, str]] = ()) -> str:
+    """The API page, with links to the viewer on the given (label, path) frames."""
+    items = "".join(
+        f'<li><a href="{html.escape(path)}">{html.escape(label)}</a></li>'
+        for label, path in viewer_links
+    )
+    return INDEX_HTML.replace("$viewer_links", f"<ul>{items}</ul>" if items else "")
 
 
 @lru_cache(maxsize=1)

@@ -286,6 +286,14 @@ class Settings(BaseSettings):
         None
     )
 
+    # Deep zoom (IIIF): an archive answer reused for the same caller and frame (0: never), a
+    # frame's files kept after its last view, the proxy's X-Forwarded-Proto/-Host trusted for
+    # info.json's `id` when PUBLIC_URL is not set, and the views admitted at once.
+    iiif_archive_reuse_seconds: Annotated[float, BeforeValidator(_seconds), Field(ge=0)] = 5.0
+    iiif_frame_linger_seconds: Annotated[float, BeforeValidator(_seconds), Field(ge=0)] = 10.0
+    trust_forwarded_headers: Flag = False
+    iiif_queue_depth: Annotated[Count, Field(ge=1)] = 64
+
     # Logs.
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = (
         "INFO"

@@ -20,7 +20,11 @@ from thumbservice.adapters.rendering.framecache import FrameCache
 from thumbservice.adapters.rendering.memory import OutOfMemory
 from thumbservice.adapters.rendering.views import Keep
 from thumbservice.domain.errors import FrameTooLarge, RenderFailed, ThumbnailError
+from thumbservice.domain.iiif import ImageRequest, RenderedView
 from thumbservice.domain.spec import ThumbnailSpec
+
+Job = TypeVar("Job")
+Outcome = TypeVar("Outcome")
 
 log = structlog.get_logger("thumbservice.renderer")
 
@@ -232,6 +236,45 @@ class ProcessPoolRenderer:
             seconds=round(time.perf_counter() - started, 4),
             **extra,
         )
+
+    async def render_view(
+        self,
+        sources: Sequence[Path],
+        spec: ThumbnailSpec,
+        request: ImageRequest | None,
+        workdir: Path,
+        picture: str | None = None,
+    ) -> RenderedView:
+        """An IIIF view cut from the frame's full picture (`regions.full_picture`), in a
+        worker: with a frame cache and the picture's key, the cache's entry (made first if it
+        is not kept), else a picture rendered for this view alone."""
+        cache = self.frame_cache
+        keep = None
+        if cache is not None and picture is not None:
+            keep = Keep(str(cache.directory), picture, cache.max_bytes)
+        job = render_worker.RegionJob(
+            sources=tuple(str(p) for p in sources),
+            workdir=str(workdir),
+            spec=spec,
+            request=request,
+            max_pixels=self.max_pixels,
+            align=self.align_color,
+            keep=keep,
+            renderer=self.renderer,
+        )
+        started = time.perf_counter()
+        view = await self._run(render_worker.render_view, job)
+        if cache is not None and picture is not None:
+            if view.kept_bytes:
+                cache.added(picture, view.kept_bytes)
+            elif picture in cache:
+                cache.used(picture)
+        log.debug(
+            "render_view",
+            drawn_from="frame_cache" if keep is not None else "fits",
+            seconds=round(time.perf_counter() - started, 4),
+        )
+        return view
 
     async def _run(self, function: Callable[[Any], T], job: Any) -> T:
         self.start()

@@ -28,10 +28,13 @@ from thumbservice.adapters.rendering.memory import (
 )
 from thumbservice.adapters.rendering.views import Keep
 from thumbservice.domain.errors import FrameTooLarge, UnreadableFrame
+from thumbservice.domain.iiif import ImageRequest, RenderedView, limits_for
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from thumbservice.adapters.rendering.result import RenderResult
 
 RENDERERS = ("fast", "fits2image")
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -151,35 +154,49 @@ def render(job: RenderJob) -> RenderOutcome:
 
 
 def _render(job: RenderJob) -> RenderOutcome:
+    if job.keep is not None:
+        _check(job)
+        from thumbservice.adapters.rendering.views import render_and_keep
+
+        kept = render_and_keep(
+            [Path(p) for p in job.sources], job.spec, job.keep, renderer=_renderer_for(job),
+            align=job.align, workdir=Path(job.workdir), font_path=Path(job.font_path),
+        )  # fmt: skip
+        return RenderOutcome(encode(kept.image, job.spec), kept.aligned, kept.note, kept.kept_bytes)
+    result = draw_picture(job)
+    return RenderOutcome(encode(result.image, job.spec), result.aligned, result.note)
+
+
+def _check(job: RenderJob) -> None:
     for source in job.sources:
         height, width = image_shape(source)
         if width * height > job.max_pixels:
             raise FrameTooLarge(
                 f"The image is {width}x{height} pixels, above the limit of {job.max_pixels}"
             )
-    workdir = Path(job.workdir)
-    if not workdir.is_dir():
+    if not Path(job.workdir).is_dir():
         # The request was abandoned and its scratch space removed: do not recreate it.
         raise UnreadableFrame("The scratch directory disappeared before rendering")
+
+
+def _renderer_for(job: RenderJob) -> str:
+    """fits2image draws only its own picture: any other display choice is the fast
+    renderer's, whichever renderer is configured."""
+    return job.renderer if job.spec.display.is_default else "fast"
+
+
+def draw_picture(job: RenderJob) -> RenderResult:
+    """The picture of the job's spec, not yet encoded: what the thumbnail route answers, and,
+    at full size, what the IIIF views are cut from when no frame cache keeps it
+    (`regions.full_picture`)."""
+    _check(job)
     spec = job.spec
     from astropy.utils.exceptions import AstropyWarning
 
-    # fits2image draws only its own picture: any other display choice is the fast
-    # renderer's, whichever renderer is configured.
-    renderer, display = job.renderer, {}
-    if not spec.display.is_default:
-        renderer, display = "fast", {"display": spec.display}
-    if job.keep is not None:
-        from thumbservice.adapters.rendering.views import render_and_keep
-
-        kept = render_and_keep(
-            [Path(p) for p in job.sources], spec, job.keep, renderer=renderer,
-            align=job.align, workdir=workdir, font_path=Path(job.font_path),
-        )  # fmt: skip
-        return RenderOutcome(encode(kept.image, spec), kept.aligned, kept.note, kept.kept_bytes)
+    display = {} if spec.display.is_default else {"display": spec.display}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
-        result = renderer_module(renderer).render(
+        return renderer_module(_renderer_for(job)).render(
             [Path(p) for p in job.sources],
             width=spec.width,
             height=spec.height,
@@ -189,10 +206,9 @@ def _render(job: RenderJob) -> RenderOutcome:
             percentile=spec.percentile,
             font_path=Path(job.font_path),
             align=job.align,
-            workdir=workdir,
+            workdir=Path(job.workdir),
             **display,
         )
-    return RenderOutcome(encode(result.image, spec), result.aligned, result.note)
 
 
 def draw(job: ViewJob) -> bytes | None:
@@ -221,3 +237,43 @@ def encode(image: Image.Image, spec: ThumbnailSpec) -> bytes:
     else:
         rgb.save(buffer, "JPEG", quality=spec.quality, progressive=False)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class RegionJob:
+    """An IIIF view of a frame's full picture: the request is resolved here, once the
+    picture's size is known (None: only the size is wanted, for info.json)."""
+
+    sources: tuple[str, ...]
+    workdir: str
+    spec: ThumbnailSpec
+    request: ImageRequest | None
+    max_pixels: int
+    align: bool = True
+    keep: Keep | None = None
+    """Where the frame cache keeps the picture (None: no cache, the picture is rendered)."""
+    renderer: str = "fast"
+
+
+def render_view(job: RegionJob) -> RenderedView:
+    """The picture's size and the encoded view; every failure a domain error."""
+    with render_errors_as_domain_errors(log):
+        from thumbservice.adapters.rendering import regions
+
+        picture, kept = regions.full_picture(
+            [Path(p) for p in job.sources],
+            job.spec,
+            workdir=Path(job.workdir),
+            max_pixels=job.max_pixels,
+            align=job.align,
+            keep=job.keep,
+            renderer=job.renderer,
+        )
+        width, height = regions.picture_size(picture)
+        if not width:  # the kept picture is gone: the caller renders it from the files
+            return RenderedView(0, 0)
+        if job.request is None:
+            return RenderedView(width, height, kept_bytes=kept)
+        view = job.request.resolve(width, height, limits_for(width, height))
+        data = regions.view_bytes(picture, view, job.spec, colours=kept is not None)
+        return RenderedView(width, height, data, kept_bytes=kept)
