@@ -44,6 +44,12 @@ async def test_not_ready_while_the_workers_cannot_run_a_job_then_ready_again(
 
     monkeypatch.undo()  # the workers can start again (a fixed node, a freed process slot)
     body = await until_readiness(client, 200)
-    assert body == {"status": "ready", "archive": "ok", "store": "ok", "renderer": "ok"}
+    assert body == {
+        "status": "ready",
+        "archive": "ok",
+        "store": "ok",
+        "renderer": "ok",
+        "scratch": "ok",
+    }
     thumbnail = await client.get("/101/?width=80")
     assert thumbnail.status == 200

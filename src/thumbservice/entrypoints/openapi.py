@@ -148,7 +148,11 @@ def _thumbnail_parameters(max_size: int) -> list[dict[str, Any]]:
 
 
 def display_parameters() -> list[dict[str, Any]]:
-    """The display options (`domain.display`): astropy.visualization's names and meanings."""
+    """The display options (`domain.display`): astropy.visualization's names and meanings.
+
+    No number here has a `default`: /docs would fill it in, and `contrast` or `power` given
+    asks for a stretch of their own.
+    """
 
     def number(name: str, description: str, **schema: Any) -> dict[str, Any]:
         return {
@@ -185,10 +189,9 @@ def display_parameters() -> list[dict[str, Any]]:
         ),
         number(
             "power",
-            "The exponent of stretch=power (x ** power)",
+            f"The exponent of stretch=power (x ** power; {DEFAULT_POWER:g} when not given)",
             minimum=MIN_POWER,
             maximum=MAX_POWER,
-            default=DEFAULT_POWER,
         ),
         {
             "name": "interval",
@@ -215,10 +218,10 @@ def display_parameters() -> list[dict[str, Any]]:
         ),
         number(
             "contrast",
-            "ZScaleInterval's contrast, with interval=zscale",
+            f"ZScaleInterval's contrast, with interval=zscale ({DEFAULT_CONTRAST:g} when not "
+            "given; giving it chooses interval=zscale)",
             exclusiveMinimum=0,
             maximum=1,
-            default=DEFAULT_CONTRAST,
         ),
         {
             "name": "cmap",
