@@ -41,9 +41,6 @@ PIXEL_TESTS = {
 protocol only)."""
 
 CANONICAL = parse_identifier(IDENTIFIER).canonical
-DISPLAY_OPTIONS = "stretch=linear" in CANONICAL
-"""Whether this build draws the linear stretch with manual cuts: without it the options are
-dropped from the canonical identifier and the colours are zscale's."""
 
 
 def ensure_libmagic() -> None:
@@ -115,9 +112,6 @@ async def test_the_protocol_tests_of_level_2_pass(service: TestClient) -> None:
     assert f"Done ({len(tests)} tests, 0 failures)" in output, output
 
 
-@pytest.mark.xfail(
-    not DISPLAY_OPTIONS, strict=True, reason="needs display options (stretch=linear, cuts)"
-)
 async def test_the_colour_tests_of_level_2_pass(service: TestClient) -> None:
     failures, output = await validate(service, PIXEL_TESTS)
     assert failures == 0, output

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from thumbservice.domain.display import NAMES as DISPLAY_NAMES
 from thumbservice.domain.errors import FrameNotFound, InvalidParameter, UnsupportedFeature
 from thumbservice.domain.spec import FrameRef, ImageFormat, ThumbnailSpec
 
@@ -386,6 +387,14 @@ def _canonical_options(
     """Sorted, each boolean written true/false, and every option dropped whose absence draws
     the same picture (a default, or one that only matters beside another)."""
     drawn = spec.rendering_parameters()
+    # Display options in their own canonical spelling (`stretch=Asinh` is `stretch=asinh`);
+    # `percentile` is also the thumbnails' own (with `median`), so it stays as given unless
+    # the display options name it.
+    display_names = set(DISPLAY_NAMES) - {"percentile"}
+    given = {
+        **{k: v for k, v in given.items() if k not in display_names},
+        **dict(spec.display.as_pairs()),
+    }
     kept: dict[str, str] = {}
     for name in sorted(given):
         value = given[name]

@@ -14,15 +14,15 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+from thumbservice.domain.display import ColourMap, Stretch
 from thumbservice.domain.iiif import Identifier
 
 STATIC_PREFIX = "/static/openseadragon/"
 VIEW_PREFIX = "/view/"
 OPENSEADRAGON_VERSION = "6.1.1"
-
 DISPLAY_CHOICES: dict[str, list[str]] = {
-    "stretch": ["linear", "sqrt", "log", "asinh"],
-    "cmap": ["gray", "viridis", "magma", "inferno", "plasma", "cividis"],
+    "stretch": [stretch.value for stretch in Stretch if stretch is not Stretch.FITS2IMAGE],
+    "cmap": [colour_map.value for colour_map in ColourMap if colour_map is not ColourMap.GREY],
 }
 """The stretch and colour-map choices the viewer offers, by their query parameters' names and
 values (the display options' own; the first choice of each select is the service's default,
@@ -178,6 +178,10 @@ fill("stretch");
 fill("cmap");
 document.getElementById("color").addEventListener("change", event => {
   options.color = event.target.checked ? "true" : "";
+  // A colour composite has no colour map (the service refuses one): the select is let go.
+  const cmap = document.getElementById("cmap");
+  cmap.disabled = event.target.checked;
+  if (cmap.disabled) { cmap.value = ""; options.cmap = ""; }
   load();
 });
 document.getElementById("token-form").addEventListener("submit", event => {
