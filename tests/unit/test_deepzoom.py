@@ -34,6 +34,11 @@ class FakeViewRenderer:
         self.size = (width, height)
         self.calls: list[tuple[tuple[str, ...], ThumbnailSpec, ImageRequest | None]] = []
         self.gate: asyncio.Event | None = None
+        self.pictures: list[str | None] = []
+        self.kept: set[str] = set()  # the pictures it keeps, as a frame cache would
+
+    def holds(self, key: str) -> bool:
+        return key in self.kept
 
     async def render_view(
         self,
@@ -41,8 +46,14 @@ class FakeViewRenderer:
         spec: ThumbnailSpec,
         request: ImageRequest | None,
         workdir: Path,
+        picture: str | None = None,
     ) -> RenderedView:
         self.calls.append((tuple(str(p) for p in sources), spec, request))
+        self.pictures.append(picture)
+        if picture is not None:
+            if not sources and picture not in self.kept:
+                return RenderedView(0, 0)  # let go meanwhile: the caller brings the files
+            self.kept.add(picture)
         if self.gate is not None:
             await self.gate.wait()
         width, height = self.size
@@ -63,7 +74,11 @@ def archive() -> FakeArchive:
 
 
 def service_of(
-    archive: FakeArchive, renderer: FakeViewRenderer, linger: float = 10.0
+    archive: FakeArchive,
+    renderer: FakeViewRenderer,
+    linger: float = 10.0,
+    *,
+    keeps_pictures: bool = False,
 ) -> tuple[DeepZoomService, FakeWorkspace]:
     workspace = FakeWorkspace()
     service = DeepZoomService(
@@ -74,6 +89,7 @@ def service_of(
         RenderAdmission(2, 0),
         telemetry=RecordingTelemetry(),
         linger=linger,
+        pictures=renderer if keeps_pictures else None,  # type: ignore[arg-type]
     )
     return service, workspace
 
@@ -215,4 +231,27 @@ async def test_summary_says_whether_colour_is_available(archive: FakeArchive) ->
     assert plain.proposal_id == "LCO2026B-999" and not plain.color_available
     with pytest.raises(FrameNotFound):
         await service.summary(parse_identifier("104"), None)
+    await service.close()
+
+
+async def test_a_kept_picture_serves_views_without_a_download(archive: FakeArchive) -> None:
+    """With a renderer that keeps pictures, the first view renders from the files and keeps
+    the picture; once the files are let go, further views are cut from it with no download,
+    and the archive is still asked every time (the permission check)."""
+    renderer = FakeViewRenderer()
+    service, _ = service_of(archive, renderer, linger=0.0, keeps_pictures=True)
+    identifier = parse_identifier("101;stretch=asinh")
+    await service.view(identifier, TILE, None)
+    assert archive.downloads[101] == 1
+    await service.close()  # the files are gone; the picture stays kept
+    other = parse_image_request("512,0,512,512", "256,", "0", "default.png")
+    view = await service.view(identifier, other, None)
+    assert view.data
+    assert archive.downloads[101] == 1
+    assert renderer.calls[-1][0] == ()  # drawn from the kept picture alone
+    assert renderer.pictures[0] == renderer.pictures[-1] is not None
+    assert [c[0] for c in archive.calls] == ["get_frame", "get_frame"]
+    # Another stretch is another picture: the files again.
+    await service.view(parse_identifier("101;stretch=log"), TILE, None)
+    assert archive.downloads[101] == 2
     await service.close()
