@@ -51,6 +51,9 @@ async def test_sigterm_with_uploads_and_renders_in_flight_loses_nothing(
             "LOG_LEVEL": "INFO",
             "RENDER_WORKERS": "2",
             "SHUTDOWN_TIMEOUT": "20",
+            # Every size a render from the file (a kept picture would draw them with no
+            # download, and the renders in flight are what this test stops).
+            "FRAME_CACHE_BYTES": "0",
         }
         async with service_process(env, log) as service, aiohttp.ClientSession() as http:
             for i in range(ANSWERED_IMAGES):

@@ -133,8 +133,8 @@ def _thumbnail_parameters(max_size: int) -> list[dict[str, Any]]:
         {
             "name": "format",
             "in": "query",
-            "description": "How the thumbnail is encoded",
-            "schema": {"type": "string", "enum": formats, "default": DEFAULT_FORMAT.value},
+            "description": "How the thumbnail is encoded (empty, as for every choice: the default)",
+            "schema": {"type": "string", "enum": [*formats, ""], "default": DEFAULT_FORMAT.value},
         },
         _boolean("image", "Answer with the image itself instead of JSON"),
         *display_parameters(),
@@ -177,7 +177,7 @@ def display_parameters() -> list[dict[str, Any]]:
             ),
             "schema": {
                 "type": "string",
-                "enum": [s.value for s in Stretch],
+                "enum": [*(s.value for s in Stretch), ""],
                 "default": Stretch.FITS2IMAGE.value,
             },
         },
@@ -204,7 +204,7 @@ def display_parameters() -> list[dict[str, Any]]:
                 "`max_cut`). Not with stretch=fits2image, which has its own limits. For color, "
                 "each channel takes its own interval unless `joint_interval=true`"
             ),
-            "schema": {"type": "string", "enum": [i.value for i in Interval]},
+            "schema": {"type": "string", "enum": [*(i.value for i in Interval), ""]},
         },
         number(
             "min_cut",
@@ -233,7 +233,7 @@ def display_parameters() -> list[dict[str, Any]]:
             ),
             "schema": {
                 "type": "string",
-                "enum": [c.value for c in ColourMap],
+                "enum": [*(c.value for c in ColourMap), ""],
                 "default": ColourMap.GREY.value,
             },
         },
