@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
 from tests.support.imaging import fits_pixels, measure_shift  # noqa: E402
 
 from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame  # noqa: E402
-from thumbservice.adapters.rendering.alignment import align_to_reference  # noqa: E402
+from thumbservice.adapters.rendering.engine.alignment import align_to_reference  # noqa: E402
 
 SIZE = 2048
 REPEATS = 3

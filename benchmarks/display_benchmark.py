@@ -55,8 +55,8 @@ def child(path: str, query: str, warm: str) -> None:
     """One render in this fresh process; prints its figures as JSON."""
     from urllib.parse import parse_qsl
 
-    from thumbservice.adapters.rendering import fast
-    from thumbservice.adapters.rendering.labels import FONT_PATH
+    from thumbservice.adapters.rendering.engine import fast
+    from thumbservice.adapters.rendering.engine.labels import FONT_PATH
     from thumbservice.domain.display import DisplayOptions
 
     display = DisplayOptions.from_mapping(dict(parse_qsl(query)))

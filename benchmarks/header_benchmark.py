@@ -45,8 +45,8 @@ from thumbservice.adapters.archive.dev.frames import (  # noqa: E402
     frame_header,
     render_pixels,
 )
-from thumbservice.adapters.rendering import fast, framefile, layout  # noqa: E402
-from thumbservice.adapters.rendering.labels import FONT_PATH  # noqa: E402
+from thumbservice.adapters.rendering.engine import fast, framefile, layout  # noqa: E402
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH  # noqa: E402
 
 CARDS = 235
 

@@ -40,9 +40,10 @@ import numpy as np  # noqa: E402
 from skimage.metrics import structural_similarity  # noqa: E402
 from tests.support import corpus  # noqa: E402
 
-from thumbservice.adapters.rendering import fast, fits2image_renderer, layout  # noqa: E402
-from thumbservice.adapters.rendering.framefile import FrameFile  # noqa: E402
-from thumbservice.adapters.rendering.labels import FONT_PATH  # noqa: E402
+from thumbservice.adapters.rendering import fits2image_renderer  # noqa: E402
+from thumbservice.adapters.rendering.engine import fast, layout  # noqa: E402
+from thumbservice.adapters.rendering.engine.framefile import FrameFile  # noqa: E402
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH  # noqa: E402
 from thumbservice.domain.errors import UnreadableFrame  # noqa: E402
 
 SIZE = 200

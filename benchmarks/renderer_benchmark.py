@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from thumbservice.adapters.rendering.labels import FONT_PATH  # noqa: E402
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH  # noqa: E402
 
 FONT = FONT_PATH
 RESULTS = ROOT / "benchmarks" / "results"
@@ -70,11 +70,12 @@ def status_mib(key: str) -> float:
 
 def child(args: argparse.Namespace) -> None:
     """One render in this fresh process; prints its figures as JSON."""
-    from thumbservice.adapters.rendering import fast, fits2image_renderer
+    from thumbservice.adapters.rendering import fits2image_renderer
+    from thumbservice.adapters.rendering.engine import fast
 
     module = fast if args.renderer == "fast" else fits2image_renderer
     if args.limit:
-        from thumbservice.adapters.rendering.memory import apply_memory_limit
+        from thumbservice.adapters.rendering.engine.memory import apply_memory_limit
 
         apply_memory_limit(args.limit)
     paths = [Path(p) for p in args.paths]
@@ -111,7 +112,8 @@ def idle_child() -> None:
     """A process that only imports what a render worker imports."""
     import fits2image.conversions  # noqa: F401
 
-    from thumbservice.adapters.rendering import fast, fits2image_renderer  # noqa: F401
+    from thumbservice.adapters.rendering import fits2image_renderer  # noqa: F401
+    from thumbservice.adapters.rendering.engine import fast  # noqa: F401
 
     print(json.dumps({"hwm": status_mib("VmHWM")}))
 
@@ -138,7 +140,8 @@ def compare(directory: Path, sheet_dir: Path) -> list[Comparison]:
     from skimage.metrics import structural_similarity
     from tests.support.corpus import build_corpus
 
-    from thumbservice.adapters.rendering import fast, fits2image_renderer
+    from thumbservice.adapters.rendering import fits2image_renderer
+    from thumbservice.adapters.rendering.engine import fast
 
     start = time.perf_counter()
     cases = build_corpus(directory / "corpus")

@@ -32,8 +32,8 @@ from thumbservice.adapters.archive.dev.frames import (  # noqa: E402
     frame_header,
     render_pixels,
 )
-from thumbservice.adapters.rendering import fast  # noqa: E402
-from thumbservice.adapters.rendering.labels import FONT_PATH  # noqa: E402
+from thumbservice.adapters.rendering.engine import fast  # noqa: E402
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH  # noqa: E402
 from thumbservice.domain.display import DisplayOptions  # noqa: E402
 
 CUTS = "a=0.02&min_cut=390&max_cut=2000"

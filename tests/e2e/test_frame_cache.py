@@ -12,8 +12,8 @@ from tests.e2e.conftest import AppFactory
 from tests.support.archive_server import ArchiveStub
 from tests.support.frames import FrameSet
 from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame
-from thumbservice.adapters.rendering import fast
-from thumbservice.adapters.rendering.labels import FONT_PATH
+from thumbservice.adapters.rendering.engine import fast
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH
 from thumbservice.adapters.rendering.worker import encode
 from thumbservice.domain.spec import ThumbnailSpec
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.support.imaging import fits_pixels, measure_shift
 from thumbservice.adapters.archive.dev.frames import FrameSpec, render_pixels, write_frame
-from thumbservice.adapters.rendering.alignment import AlignmentReport, align_to_reference
+from thumbservice.adapters.rendering.engine.alignment import AlignmentReport, align_to_reference
 
 SIZE = 512
 RED = FrameSpec("red", SIZE, SIZE, filter="rp", noise_seed=1)
@@ -156,7 +156,9 @@ def test_frame_without_wcs_falls_back_to_the_originals(
         FrameSpec("visual-nowcs", SIZE, SIZE, filter="V", noise_seed=2, with_wcs=False), tmp_path
     )
 
-    with caplog.at_level(logging.WARNING, logger="thumbservice.adapters.rendering.alignment"):
+    with caplog.at_level(
+        logging.WARNING, logger="thumbservice.adapters.rendering.engine.alignment"
+    ):
         paths, report = align_to_reference(red, [no_wcs, blue], tmp_path / "work")
 
     assert paths == [red, no_wcs, blue]
@@ -337,7 +339,7 @@ def test_distorted_frame_is_resampled_through_a_mesh(
     distorted = tmp_path / "distorted.fits"
     fits.PrimaryHDU(pixels.reshape(SIZE, SIZE).astype(np.float32), header).writeto(distorted)
 
-    with caplog.at_level(logging.INFO, logger="thumbservice.adapters.rendering.alignment"):
+    with caplog.at_level(logging.INFO, logger="thumbservice.adapters.rendering.engine.alignment"):
         paths, report = align_to_reference(red, [distorted], tmp_path / "work")
 
     assert report.aligned, report.reason

@@ -20,9 +20,10 @@ from fits2image.orientation import orient_array, orientation_transform
 
 from tests.support import corpus
 from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame
-from thumbservice.adapters.rendering import fast, worker
-from thumbservice.adapters.rendering.colourmaps import LIBRARY_NAMES
-from thumbservice.adapters.rendering.labels import FONT_PATH
+from thumbservice.adapters.rendering import worker
+from thumbservice.adapters.rendering.engine import fast
+from thumbservice.adapters.rendering.engine.colourmaps import LIBRARY_NAMES
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH
 from thumbservice.domain.display import ColourMap, DisplayOptions
 from thumbservice.domain.spec import ThumbnailSpec
 

@@ -15,13 +15,14 @@ from skimage.metrics import structural_similarity
 from tests.support import corpus
 from tests.support.imaging import measure_shift
 from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame
-from thumbservice.adapters.rendering import fast, fits2image_renderer
-from thumbservice.adapters.rendering import registration as registration_module
-from thumbservice.adapters.rendering.framefile import FrameFile
-from thumbservice.adapters.rendering.labels import FONT_PATH
-from thumbservice.adapters.rendering.registration import Resampler, register
-from thumbservice.adapters.rendering.result import RenderResult
-from thumbservice.adapters.rendering.zscale import SampleCollector, sample_stride
+from thumbservice.adapters.rendering import fits2image_renderer
+from thumbservice.adapters.rendering.engine import fast
+from thumbservice.adapters.rendering.engine import registration as registration_module
+from thumbservice.adapters.rendering.engine.framefile import FrameFile
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH
+from thumbservice.adapters.rendering.engine.registration import Resampler, register
+from thumbservice.adapters.rendering.engine.result import RenderResult
+from thumbservice.adapters.rendering.engine.zscale import SampleCollector, sample_stride
 from thumbservice.domain.errors import UnreadableFrame
 
 FONT = FONT_PATH

@@ -12,7 +12,9 @@ import pytest
 from PIL import Image
 
 from tests.support.corpus import Case, build_corpus, write_e91
-from thumbservice.adapters.rendering import fast, views
+from thumbservice.adapters.rendering import views
+from thumbservice.adapters.rendering.engine import fast
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH
 from thumbservice.adapters.rendering.framecache import (
     FrameCache,
     checksum,
@@ -21,7 +23,6 @@ from thumbservice.adapters.rendering.framecache import (
     open_picture,
     write_entry,
 )
-from thumbservice.adapters.rendering.labels import FONT_PATH
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.adapters.rendering.worker import encode
 from thumbservice.domain.spec import FrameRef, ImageFormat, ThumbnailSpec

@@ -11,7 +11,7 @@ from fits2image.conversions import _add_label
 from PIL import Image
 
 from tests.support.imaging import decode
-from thumbservice.adapters.rendering.labels import (
+from thumbservice.adapters.rendering.engine.labels import (
     ELLIPSIS,
     FONT_PATH,
     MIN_FONT_SIZE,

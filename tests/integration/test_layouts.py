@@ -19,9 +19,10 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from tests.support import corpus
-from thumbservice.adapters.rendering import fast, fits2image_renderer, layout, worker
-from thumbservice.adapters.rendering.framefile import FrameFile, merged_header
-from thumbservice.adapters.rendering.labels import FONT_PATH
+from thumbservice.adapters.rendering import fits2image_renderer, worker
+from thumbservice.adapters.rendering.engine import fast, layout
+from thumbservice.adapters.rendering.engine.framefile import FrameFile, merged_header
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH
 from thumbservice.domain.errors import UnreadableFrame
 from thumbservice.domain.spec import ThumbnailSpec
 

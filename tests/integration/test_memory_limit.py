@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame
-from thumbservice.adapters.rendering.memory import apply_memory_limit
+from thumbservice.adapters.rendering.engine.memory import apply_memory_limit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,9 +19,10 @@ WORKER = textwrap.dedent(
     """
     import json, resource, sys
     from pathlib import Path
-    from thumbservice.adapters.rendering import fast, fits2image_renderer
-    from thumbservice.adapters.rendering.labels import FONT_PATH
-    from thumbservice.adapters.rendering.memory import apply_memory_limit
+    from thumbservice.adapters.rendering import fits2image_renderer
+    from thumbservice.adapters.rendering.engine import fast
+    from thumbservice.adapters.rendering.engine.labels import FONT_PATH
+    from thumbservice.adapters.rendering.engine.memory import apply_memory_limit
     from thumbservice.domain.errors import ThumbnailError
 
     frame, renderer, headroom = sys.argv[1], sys.argv[2], int(sys.argv[3])

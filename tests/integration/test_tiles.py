@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from thumbservice.adapters.rendering.framefile import FrameFile
-from thumbservice.adapters.rendering.tiles import TileReader
+from thumbservice.adapters.rendering.engine.framefile import FrameFile
+from thumbservice.adapters.rendering.engine.tiles import TileReader
 
 
 def sky(shape: tuple[int, int], seed: int = 0) -> np.ndarray:

@@ -16,8 +16,8 @@ from fits2image.scaling import (
 )
 from PIL import Image
 
-from thumbservice.adapters.rendering import fast
-from thumbservice.adapters.rendering.blocks import (
+from thumbservice.adapters.rendering.engine import fast
+from thumbservice.adapters.rendering.engine.blocks import (
     AxisGrid,
     AxisMap,
     BlockSums,
@@ -26,7 +26,7 @@ from thumbservice.adapters.rendering.blocks import (
     reduce_factors,
     thumbnail_size,
 )
-from thumbservice.adapters.rendering.zscale import (
+from thumbservice.adapters.rendering.engine.zscale import (
     GammaMap,
     SampleCollector,
     median_stretch,

@@ -39,8 +39,8 @@ from thumbservice.adapters.leases.local import LocalLeaseStore
 from thumbservice.adapters.leases.s3 import S3LeaseStore
 from thumbservice.adapters.observability.logs import configure_logging
 from thumbservice.adapters.observability.metrics import PrometheusTelemetry
+from thumbservice.adapters.rendering.engine.memory import recommended_limit
 from thumbservice.adapters.rendering.framecache import DIRECTORY_MARK, FrameCache
-from thumbservice.adapters.rendering.memory import recommended_limit
 from thumbservice.adapters.rendering.pool import ProcessPoolRenderer
 from thumbservice.adapters.storage.cached import CachedStore
 from thumbservice.adapters.storage.local import LocalFileStore

@@ -29,10 +29,10 @@ from pathlib import Path
 from astropy.utils.exceptions import AstropyWarning
 from PIL import Image
 
-from thumbservice.adapters.rendering import layout
-from thumbservice.adapters.rendering.labels import draw_label
-from thumbservice.adapters.rendering.memory import render_errors_as_domain_errors
-from thumbservice.adapters.rendering.result import RenderResult
+from thumbservice.adapters.rendering.engine import layout
+from thumbservice.adapters.rendering.engine.labels import draw_label
+from thumbservice.adapters.rendering.engine.memory import render_errors_as_domain_errors
+from thumbservice.adapters.rendering.engine.result import RenderResult
 from thumbservice.domain.errors import UnreadableFrame
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def _render(
                 raise UnreadableFrame("A color image needs exactly three frames")
             sources = paths
             if align:
-                from thumbservice.adapters.rendering.alignment import align_to_reference
+                from thumbservice.adapters.rendering.engine.alignment import align_to_reference
 
                 sources, report = align_to_reference(paths[0], paths[1:], scratch)
                 aligned, note = report.aligned, report.reason
@@ -148,7 +148,7 @@ def _drawn_fast(
     font_path: Path,
     align: bool,
 ) -> RenderResult:
-    from thumbservice.adapters.rendering import fast
+    from thumbservice.adapters.rendering.engine import fast
 
     logger.info(
         "A frame of fewer than %d pixels, which fits2image cannot sample: drawn by the fast "

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import structlog
 
 from thumbservice.adapters.rendering import worker as render_worker
+from thumbservice.adapters.rendering.engine.memory import OutOfMemory
 from thumbservice.adapters.rendering.framecache import FrameCache
-from thumbservice.adapters.rendering.memory import OutOfMemory
 from thumbservice.adapters.rendering.views import Keep
 from thumbservice.domain.errors import FrameTooLarge, RenderFailed, ThumbnailError
 from thumbservice.domain.iiif import ImageRequest, RenderedView

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from thumbservice.adapters.rendering import views
-from thumbservice.adapters.rendering.display import colours as display_colours
+from thumbservice.adapters.rendering.engine.display import colours as display_colours
 from thumbservice.adapters.rendering.framecache import entry_path
 from thumbservice.adapters.rendering.worker import RenderJob, draw_picture, image_shape
 from thumbservice.domain.iiif import ImageView, OutputFormat, Quality

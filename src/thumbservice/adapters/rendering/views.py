@@ -30,15 +30,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH, draw_label
+from thumbservice.adapters.rendering.engine.memory import render_errors_as_domain_errors
+from thumbservice.adapters.rendering.engine.result import RenderResult
 from thumbservice.adapters.rendering.framecache import (
     HEADER_BYTES,
     entry_path,
     open_picture,
     write_entry,
 )
-from thumbservice.adapters.rendering.labels import FONT_PATH, draw_label
-from thumbservice.adapters.rendering.memory import render_errors_as_domain_errors
-from thumbservice.adapters.rendering.result import RenderResult
 from thumbservice.domain.spec import ThumbnailSpec
 
 log = logging.getLogger("thumbservice.render")
@@ -92,7 +92,7 @@ def draw_view(
     `picture` is shrunk in place (Pillow gives it a new core; the pixels it mapped are left
     alone) and `convert` always makes a new image, so the label is never drawn on an entry.
     """
-    from thumbservice.adapters.rendering.display import colours
+    from thumbservice.adapters.rendering.engine.display import colours
 
     picture.thumbnail((spec.width, spec.height), Image.Resampling.LANCZOS)
     # The colour map and the inversion are drawn on the view, as `fast.render` draws them
@@ -163,14 +163,14 @@ def make_picture(
     array `allocate(height, width, bands)` gives; an image over it (L or RGB)."""
     from astropy.utils.exceptions import AstropyWarning
 
-    from thumbservice.adapters.rendering.fast import Allocate
+    from thumbservice.adapters.rendering.engine.fast import Allocate
 
     assert callable(allocate)
     target: Allocate = allocate
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         if renderer == "fast":
-            from thumbservice.adapters.rendering import fast
+            from thumbservice.adapters.rendering.engine import fast
 
             return fast.render_picture(
                 paths, target, color=spec.color, median=spec.median,

@@ -21,8 +21,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from thumbservice.adapters.observability.logs import configure_logging
-from thumbservice.adapters.rendering.labels import FONT_PATH
-from thumbservice.adapters.rendering.memory import (
+from thumbservice.adapters.rendering.engine.labels import FONT_PATH
+from thumbservice.adapters.rendering.engine.memory import (
     apply_memory_limit,
     render_errors_as_domain_errors,
 )
@@ -34,7 +34,7 @@ from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 if TYPE_CHECKING:
     from PIL import Image
 
-    from thumbservice.adapters.rendering.result import RenderResult
+    from thumbservice.adapters.rendering.engine.result import RenderResult
 
 RENDERERS = ("fast", "fits2image")
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -120,7 +120,7 @@ def warm_up(renderer: str = "fast") -> None:
 
 def renderer_module(name: str) -> ModuleType:
     if name == "fast":
-        from thumbservice.adapters.rendering import fast
+        from thumbservice.adapters.rendering.engine import fast
 
         return fast
     if name == "fits2image":
@@ -137,7 +137,7 @@ def image_shape(path: str) -> tuple[int, ...]:
     # this module for the pool's sake, never needs them.
     from astropy.utils.exceptions import AstropyWarning
 
-    from thumbservice.adapters.rendering import layout
+    from thumbservice.adapters.rendering.engine import layout
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from thumbservice.adapters.rendering.colourmaps import apply_colours, invert_rgb
-from thumbservice.adapters.rendering.framefile import FrameFile
-from thumbservice.adapters.rendering.stretch import (
+from thumbservice.adapters.rendering.engine.colourmaps import apply_colours, invert_rgb
+from thumbservice.adapters.rendering.engine.framefile import FrameFile
+from thumbservice.adapters.rendering.engine.stretch import (
     DisplayScaling,
     LevelMap,
     chained,

@@ -27,7 +27,7 @@ import numpy as np
 from astropy.wcs import FITSFixedWarning
 from PIL import Image
 
-from thumbservice.adapters.rendering.alignment import (
+from thumbservice.adapters.rendering.engine.alignment import (
     MAX_AFFINE_RESIDUAL,
     MESH_CELL,
     MIN_OVERLAP,
@@ -39,7 +39,7 @@ from thumbservice.adapters.rendering.alignment import (
     _pillow_affine,
     _usable_wcs,
 )
-from thumbservice.adapters.rendering.framefile import FrameFile
+from thumbservice.adapters.rendering.engine.framefile import FrameFile
 
 logger = logging.getLogger(__name__)
 

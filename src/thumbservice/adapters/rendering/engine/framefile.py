@@ -37,14 +37,14 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from thumbservice.adapters.rendering.layout import (
+from thumbservice.adapters.rendering.engine.layout import (
     find_image_hdu,
     merged_header,
     plane_count,
     plane_index,
     renderer_header,
 )
-from thumbservice.adapters.rendering.tiles import TileReader, Unsupported
+from thumbservice.adapters.rendering.engine.tiles import TileReader, Unsupported
 from thumbservice.domain.errors import UnreadableFrame
 
 __all__ = ["FrameFile", "find_image_hdu", "merged_header"]

@@ -69,8 +69,8 @@ from astropy.utils.exceptions import AstropyWarning
 from fits2image.orientation import orientation_transform
 from PIL import Image
 
-from thumbservice.adapters.rendering import display as display_step
-from thumbservice.adapters.rendering.blocks import (
+from thumbservice.adapters.rendering.engine import display as display_step
+from thumbservice.adapters.rendering.engine.blocks import (
     AxisGrid,
     AxisMap,
     BlockSums,
@@ -81,17 +81,17 @@ from thumbservice.adapters.rendering.blocks import (
     reduce_factors,
     thumbnail_size,
 )
-from thumbservice.adapters.rendering.framefile import FrameFile
-from thumbservice.adapters.rendering.labels import draw_label
-from thumbservice.adapters.rendering.memory import render_errors_as_domain_errors
-from thumbservice.adapters.rendering.registration import (
+from thumbservice.adapters.rendering.engine.framefile import FrameFile
+from thumbservice.adapters.rendering.engine.labels import draw_label
+from thumbservice.adapters.rendering.engine.memory import render_errors_as_domain_errors
+from thumbservice.adapters.rendering.engine.registration import (
     BackgroundSample,
     Registration,
     Resampler,
     register,
 )
-from thumbservice.adapters.rendering.result import RenderResult
-from thumbservice.adapters.rendering.zscale import (
+from thumbservice.adapters.rendering.engine.result import RenderResult
+from thumbservice.adapters.rendering.engine.zscale import (
     GammaMap,
     SampleCollector,
     median_stretch,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from thumbservice.adapters.rendering import intervals
+from thumbservice.adapters.rendering.engine import intervals
 from thumbservice.domain.display import DisplayOptions, Interval, Stretch
 
 logger = logging.getLogger(__name__)
