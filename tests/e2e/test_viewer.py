@@ -40,8 +40,14 @@ class Traffic:
     def __init__(self, page: Page) -> None:
         self.requests: list[Request] = []
         self.images: list[Response] = []
+        self.console: list[str] = []
         page.on("request", lambda request: self.requests.append(request))
         page.on("response", self._response)
+        page.on("console", lambda message: self.console.append(message.text))
+
+    def policy_violations(self) -> list[str]:
+        """What the browser refused under the page's Content-Security-Policy."""
+        return [line for line in self.console if "Content Security Policy" in line]
 
     def _response(self, response: Response) -> None:
         if "/iiif/3/" in response.url and not response.url.endswith("info.json"):
@@ -108,8 +114,10 @@ def test_the_viewer_zooms_to_full_resolution(page: Page, sample_service: SampleS
     assert loaded >= len(full) and page.evaluate("() => window.thumbservice.tilesFailed") == 0
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "viewer-full-resolution.png"))
-    # Everything came from the service: its page, OpenSeadragon, its images, info.json, tiles.
+    # Everything came from the service: its page, OpenSeadragon, its images, info.json, tiles;
+    # and the page's policy (no inline script) refused nothing the viewer does.
     assert traffic.origins() - {"blob", "data"} == {sample_service.url}
+    assert traffic.policy_violations() == []
 
 
 def test_a_proprietary_frame_shows_with_its_token_only(
@@ -139,6 +147,7 @@ def test_a_proprietary_frame_shows_with_its_token_only(
     page.wait_for_function("() => window.thumbservice.viewer.world.getItemCount() === 0")
     assert "token" in page.locator("#status").inner_text()
     assert traffic.origins() - {"blob", "data"} == {sample_service.url}
+    assert traffic.policy_violations() == []
 
 
 ELSEWHERE = """<!doctype html>

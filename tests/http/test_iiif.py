@@ -152,8 +152,17 @@ async def test_the_viewer_page_and_its_files(make_client: ClientFactory, fakes: 
     assert page.status == 200 and page.content_type == "text/html"
     html = await page.text()
     assert "/static/openseadragon/openseadragon.min.js" in html
-    assert '"options": {"color": "true"}' in html and "sessionStorage" in html
-    assert "http" not in html.split("<script>", 1)[1].replace("http://www.w3", "")
+    assert '"options": {"color": "true"}' in html
+    # No inline script: the page's state is a JSON data block, its code the service's own file.
+    assert "<script>" not in html and '<script type="application/json" id="state">' in html
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe" not in policy.split(";")[1]
+    assert "frame-ancestors 'none'" in policy
+    own = await client.get("/static/viewer.js")
+    code = await own.text()
+    assert own.status == 200 and own.content_type == "application/javascript"
+    assert "sessionStorage" in code and "ajaxHeaders" in code
+    assert "http" not in code  # nothing fetched from elsewhere
     script = await client.get("/static/openseadragon/openseadragon.min.js")
     assert script.status == 200 and len(await script.read()) > 300_000
     assert (await client.get("/static/openseadragon/images/zoomin_rest.png")).status == 200

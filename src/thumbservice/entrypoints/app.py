@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from thumbservice.entrypoints import handlers, iiif_handlers
+from thumbservice.entrypoints import handlers, iiif_handlers, viewer
 from thumbservice.entrypoints.containers import Container
 from thumbservice.entrypoints.directories import check_writable
 from thumbservice.entrypoints.headers import on_response_prepare
@@ -103,6 +103,7 @@ def _add_deep_zoom(app: web.Application) -> None:
     app.router.add_get("/view/{identifier}", iiif_handlers.view_page)
     app.router.add_get("/view/{identifier}/frame.json", iiif_handlers.view_frame)
     app.router.add_get("/static/openseadragon/{name:.+}", iiif_handlers.viewer_asset)
+    app.router.add_get(viewer.SCRIPT, iiif_handlers.viewer_script)
 
 
 async def _resolved(provided: Any) -> Any:

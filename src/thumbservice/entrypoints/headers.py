@@ -6,8 +6,9 @@
   carry presigned URLs and per-caller answers (a proprietary frame's `propid`), so no cache may
   keep them, and a cache that ignores `no-store` must still not give one caller's answer to
   another.
-- HTML pages (/ and /docs): a Content-Security-Policy that allows only this service's own
-  scripts, styles and images, and `frame-ancestors 'none'` so no other site can frame them.
+- HTML pages (/, /docs and the viewer): a Content-Security-Policy that allows only this
+  service's own scripts, styles and images, and `frame-ancestors 'none'` so no other site can
+  frame them.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ def style_hash(css: str) -> str:
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
-def page_policy(*, style: str | None = None) -> str:
+def page_policy(*, style: str | None = None, connect: str | None = None) -> str:
     """A restrictive CSP for a page of this service.
 
     Without `style`, styles come from the service's own files plus the inline style attributes
     Swagger UI sets from its script; with `style`, only that one inline `<style>` block.
+    `connect`: an origin besides the page's own that its scripts may fetch from (the service's
+    public origin, for the viewer's info.json and tiles).
     """
     styles = style_hash(style) if style is not None else "'self' 'unsafe-inline'"
+    connect_src = "'self'" if not connect else f"'self' {connect}"
     return "; ".join(
         (
             "default-src 'none'",
@@ -42,7 +46,7 @@ def page_policy(*, style: str | None = None) -> str:
             f"style-src {styles}",
             # Thumbnails come from the object store; Swagger UI shows an image answer as a blob.
             "img-src 'self' data: blob: https: http:",
-            "connect-src 'self'",
+            f"connect-src {connect_src}",
             "font-src 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",

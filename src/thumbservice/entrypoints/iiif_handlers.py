@@ -111,7 +111,10 @@ async def view_page(request: web.Request, settings: Settings = Provide["settings
     """The viewer: OpenSeadragon on the identifier's tile source."""
     identifier = _identifier(request)
     return web.Response(
-        text=viewer.page(identifier, PREFIX), content_type="text/html", charset="utf-8"
+        text=viewer.page(identifier, PREFIX),
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Content-Security-Policy": viewer.policy(public_base(request, settings))},
     )
 
 
@@ -129,6 +132,15 @@ async def view_frame(
             "color_available": summary.color_available,
         },
         headers={"Cache-Control": "private, no-cache", "Vary": "Authorization"},
+    )
+
+
+async def viewer_script(request: web.Request) -> web.Response:
+    """The viewer page's own script."""
+    return web.Response(
+        body=viewer.script(),
+        content_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=3600"},
     )
 
 

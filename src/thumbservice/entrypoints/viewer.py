@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from urllib.parse import urlsplit
 
 from thumbservice.domain.display import ColourMap, Stretch
 from thumbservice.domain.iiif import Identifier
+from thumbservice.entrypoints.headers import page_policy
 
 STATIC_PREFIX = "/static/openseadragon/"
+SCRIPT = "/static/viewer.js"
 VIEW_PREFIX = "/view/"
 OPENSEADRAGON_VERSION = "6.1.1"
 DISPLAY_CHOICES: dict[str, list[str]] = {
@@ -59,16 +62,33 @@ def page(identifier: Identifier, iiif_prefix: str) -> str:
         "view": VIEW_PREFIX,
         "static": STATIC_PREFIX,
     }
-    # JSON inside a <script>: no "</" may close it early.
-    data = json.dumps(state).replace("</", "<\\/")
-    return _PAGE.replace("$STATE", data).replace("$STATIC", STATIC_PREFIX)
+    # JSON inside a <script> data block: no "</" may close it early, no "<!--" open a comment.
+    data = json.dumps(state).replace("</", "<\\/").replace("<!--", "<\\u0021--")
+    page = _PAGE.replace("$STYLE", _STYLE).replace("$STATIC", STATIC_PREFIX)
+    return page.replace("$SCRIPT", SCRIPT).replace("$STATE", data)
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>thumbservice viewer</title>
-<style>
+def script() -> bytes:
+    """The viewer's own script (`static/viewer.js`), served at `SCRIPT`."""
+    return _script()
+
+
+@lru_cache(maxsize=1)
+def _script() -> bytes:
+    return (resources.files("thumbservice.entrypoints") / "static" / "viewer.js").read_bytes()
+
+
+def policy(public_base: str) -> str:
+    """The page's Content-Security-Policy: scripts of its own only (no inline script: the page's
+    state is a JSON data block), info.json and tiles from this service, by the page's origin or
+    by the origin of `public_base` (where the tile source's `id` points), and no framing.
+    Inline styles are allowed: OpenSeadragon sets style attributes on the elements it makes."""
+    parts = urlsplit(public_base)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+    return page_policy(connect=origin)
+
+
+_STYLE = """\
 html,body{margin:0;height:100%;font-family:sans-serif;background:#111;color:#eee}
 header{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:center;padding:.5em .8em;
 background:#222}
@@ -78,7 +98,14 @@ header h1{font-size:1.1em;margin:0}
 label{white-space:nowrap}
 input,select,button{font:inherit}
 a{color:#9cf}
-</style></head><body>
+"""
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>thumbservice viewer</title>
+<style>
+$STYLE</style></head><body>
 <header>
 <h1 id="basename">&hellip;</h1>
 <span>proposal <b id="proposal">&hellip;</b></span>
@@ -92,110 +119,7 @@ a{color:#9cf}
 </header>
 <div id="osd"></div>
 <script src="$STATICopenseadragon.min.js"></script>
-<script>
-"use strict";
-const STATE = $STATE;
-const TOKEN_KEY = "thumbservice-token";
-const options = Object.assign({}, STATE.options);
-const status = document.getElementById("status");
-window.thumbservice = {tilesLoaded: 0, fullResolutionTiles: 0, tilesFailed: 0, opened: 0};
-
-function authorization() {
-  const token = sessionStorage.getItem(TOKEN_KEY) || "";
-  if (!token) return null;
-  return /^(Token|Bearer) /.test(token) ? token : "Token " + token;
-}
-function headers() {
-  const value = authorization();
-  return value ? {Authorization: value} : {};
-}
-function identifier() {
-  const names = Object.keys(options).filter(n => options[n] !== "").sort();
-  return [STATE.frame].concat(names.map(n => n + "=" + options[n])).join(";");
-}
-function fill(name) {
-  const select = document.getElementById(name);
-  const values = [""].concat(STATE.choices[name]);
-  for (const value of values) {
-    const option = document.createElement("option");
-    option.value = value;
-    option.textContent = value || "default";
-    select.appendChild(option);
-  }
-  select.value = options[name] || "";
-  select.addEventListener("change", () => { options[name] = select.value; load(); });
-}
-
-const viewer = OpenSeadragon({
-  id: "osd",
-  prefixUrl: STATE.static + "images/",
-  loadTilesWithAjax: true,
-  ajaxHeaders: headers(),
-  showNavigator: true,
-  maxZoomPixelRatio: 4,
-  immediateRender: false,
-});
-window.thumbservice.viewer = viewer;
-viewer.addHandler("tile-loaded", event => {
-  window.thumbservice.tilesLoaded += 1;
-  if (event.tile.level === event.tiledImage.source.maxLevel) {
-    window.thumbservice.fullResolutionTiles += 1;
-  }
-});
-viewer.addHandler("tile-load-failed", () => { window.thumbservice.tilesFailed += 1; });
-viewer.addHandler("open", () => { window.thumbservice.opened += 1; });
-
-async function load() {
-  const id = identifier();
-  history.replaceState(null, "", STATE.view + id);
-  status.textContent = "";
-  const auth = headers();
-  const frame = await fetch(STATE.view + id + "/frame.json", {headers: auth});
-  if (!frame.ok) {
-    const answer = await frame.json().catch(() => ({}));
-    status.textContent = (answer.message || ("HTTP " + frame.status))
-      + (auth.Authorization ? "" : ": a proprietary frame needs your archive token");
-    viewer.close();
-    return;
-  }
-  const about = await frame.json();
-  document.getElementById("basename").textContent = about.basename || STATE.frame;
-  document.getElementById("proposal").textContent = about.proposal_id || "-";
-  document.getElementById("color-choice").hidden = !about.color_available;
-  document.getElementById("color").checked = options.color === "true";
-  const info = await fetch(STATE.iiif + id + "/info.json", {headers: auth});
-  if (!info.ok) {
-    const answer = await info.json().catch(() => ({}));
-    status.textContent = answer.message || ("HTTP " + info.status);
-    viewer.close();
-    return;
-  }
-  viewer.setAjaxHeaders(auth, true);  // the navigator too
-  viewer.open(await info.json());
-}
-
-fill("stretch");
-fill("cmap");
-document.getElementById("color").addEventListener("change", event => {
-  options.color = event.target.checked ? "true" : "";
-  // A colour composite has no colour map (the service refuses one): the select is let go.
-  const cmap = document.getElementById("cmap");
-  cmap.disabled = event.target.checked;
-  if (cmap.disabled) { cmap.value = ""; options.cmap = ""; }
-  load();
-});
-document.getElementById("token-form").addEventListener("submit", event => {
-  event.preventDefault();
-  const field = document.getElementById("token");
-  sessionStorage.setItem(TOKEN_KEY, field.value.trim());
-  field.value = "";
-  load();
-});
-document.getElementById("forget").addEventListener("click", () => {
-  sessionStorage.removeItem(TOKEN_KEY);
-  load();
-});
-load();
-</script>
+<script type="application/json" id="state">$STATE</script>
+<script src="$SCRIPT"></script>
 </body></html>
 """
