@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thumbservice.domain import iiif
-from thumbservice.domain.errors import FrameNotFound, InvalidParameter, UnsupportedFeature
+from thumbservice.domain.errors import FrameNotFound, InvalidParameter
 from thumbservice.domain.iiif import (
     Box,
     ImageView,
@@ -23,7 +23,7 @@ from thumbservice.domain.iiif import (
     tile_region,
 )
 
-IIIF_ERRORS = (InvalidParameter, UnsupportedFeature)
+IIIF_ERRORS = (InvalidParameter,)
 
 
 def view(region: str, size: str = "max", rotation: str = "0", file: str = "default.jpg",
@@ -120,8 +120,10 @@ def test_rotation_mirroring_quality_and_format() -> None:
     assert view("full", file="bitonal.webp").format is OutputFormat.WEBP
 
 
-def test_an_arbitrary_rotation_is_not_implemented() -> None:
-    with pytest.raises(UnsupportedFeature):
+def test_an_arbitrary_rotation_is_a_400() -> None:
+    # IIIF 3.0, 4.3: "A rotation value that is out of range or unsupported should result in a
+    # 400 (Bad Request)".
+    with pytest.raises(InvalidParameter, match="not supported"):
         parse_image_request("full", "max", "45", "default.jpg")
 
 

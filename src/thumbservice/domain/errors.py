@@ -23,11 +23,6 @@ class InvalidParameter(ThumbnailError):
     """A query parameter or path segment that the service refuses."""
 
 
-class UnsupportedFeature(ThumbnailError):
-    """A valid request for something this service does not draw (IIIF's 501: an arbitrary
-    rotation)."""
-
-
 class FrameNotEligible(ThumbnailError):
     """The frame exists but the rules forbid a thumbnail of it (type, file kind, missing keys)."""
 

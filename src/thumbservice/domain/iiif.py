@@ -6,8 +6,8 @@ order of operations has it. `parse_image_request` checks the syntax of region, s
 quality and format (a 400 whatever the frame, so nothing is learnt of a frame before the
 permission check); `ImageRequest.resolve` then applies it to the picture's dimensions, giving
 the pixel box to cut, the size to draw it at and what to do to it (`ImageView`), or an error:
-`InvalidParameter` (400) for a region or size the picture cannot give, `UnsupportedFeature`
-(501) for an arbitrary rotation.
+`InvalidParameter` (400) for a region or size the picture cannot give. An arbitrary rotation
+is refused with a 400 at the first step, as the API asks of an unsupported rotation.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from thumbservice.domain.display import NAMES as DISPLAY_NAMES
-from thumbservice.domain.errors import FrameNotFound, InvalidParameter, UnsupportedFeature
+from thumbservice.domain.errors import FrameNotFound, InvalidParameter
 from thumbservice.domain.spec import FrameRef, ImageFormat, ThumbnailSpec
 
 CONTEXT = "http://iiif.io/api/image/3/context.json"
@@ -280,7 +280,8 @@ class RenderedView:
 
 def parse_image_request(region: str, size: str, rotation: str, quality_format: str) -> ImageRequest:
     """`{region}/{size}/{rotation}/{quality}.{format}` checked; InvalidParameter (400) naming
-    the piece at fault, UnsupportedFeature (501) for an arbitrary rotation."""
+    the piece at fault (an arbitrary rotation included: the API's answer to a rotation it
+    does not support is a 400)."""
     parsed_region = Region.parse(region)
     parsed_size = Size.parse(size)
     match = _ROTATION.fullmatch(rotation)
@@ -290,7 +291,9 @@ def parse_image_request(region: str, size: str, rotation: str, quality_format: s
     if degrees > 360:
         raise InvalidParameter(f"The rotation {rotation!r} is above 360 degrees")
     if degrees % 90:
-        raise UnsupportedFeature("Only rotations by multiples of 90 degrees are drawn")
+        raise InvalidParameter(
+            f"The rotation {rotation!r} is not supported: only 0, 90, 180 and 270 degrees are drawn"
+        )
     quality_text, dot, format_text = quality_format.rpartition(".")
     if not dot:
         raise InvalidParameter(

@@ -43,7 +43,6 @@ asked for (which would reflect whatever a caller wrote)."""
 STATUS: list[tuple[type[errors.ThumbnailError], int]] = [
     (errors.InvalidParameter, 400),
     (errors.FrameNotEligible, 400),
-    (errors.UnsupportedFeature, 501),
     (errors.FrameNotFound, 404),
     (errors.ArchiveUnavailable, 502),
     (errors.ArchiveTimeout, 504),

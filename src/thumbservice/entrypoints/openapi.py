@@ -479,7 +479,7 @@ def _deep_zoom() -> dict[str, Any]:
                         **piece,
                         "name": "rotation",
                         "description": "0, 90, 180 or 270 degrees clockwise, `!` first to mirror; "
-                        "other angles are a 501",
+                        "other angles are a 400",
                     },
                     {
                         **piece,
@@ -498,7 +498,6 @@ def _deep_zoom() -> dict[str, Any]:
                     ),
                     "304": _answer("Not modified: `If-None-Match` names this view"),
                     **_iiif_errors(),
-                    "501": _error("A rotation that is not a multiple of 90 degrees"),
                 },
             }
         },
