@@ -262,13 +262,21 @@ def test_identifier_options_are_the_thumbnail_routes_parameters() -> None:
 
 
 BAD_OPTIONS = ["1003;width=5", "1003;label=x", "1003;format=png", "1003;color",
-               "1003;color=true;color=false", "1003;=1"]  # fmt: skip
+               "1003;color=true;color=false", "1003;=1", "1003;x=y",
+               "1003;strech=asinh"]  # fmt: skip
 
 
 @pytest.mark.parametrize("text", BAD_OPTIONS)
 def test_bad_identifier_options_are_a_400(text: str) -> None:
     with pytest.raises(InvalidParameter):
         parse_identifier(text)
+
+
+def test_an_unknown_option_is_named_with_the_known_ones() -> None:
+    with pytest.raises(
+        InvalidParameter, match=r"'strech' is not a display option: one of .*stretch"
+    ):
+        parse_identifier("1003;strech=asinh")
 
 
 @pytest.mark.parametrize("text", ["a/b", "", "[frob]", "0", "-x", "9" * 30])

@@ -33,6 +33,10 @@ THUMBNAIL_ONLY_PARAMETERS = frozenset({"width", "height", "label", "format", "qu
 """Query parameters of the thumbnail route that an IIIF URL states otherwise (size, format,
 quality) or that do not draw the frame (label, image): refused as identifier options."""
 
+IDENTIFIER_OPTIONS = frozenset({"color", "median", "percentile", *DISPLAY_NAMES})
+"""The options an identifier may carry: the thumbnail route's picture options and display
+options, by their query parameters' names."""
+
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
 _INT = r"[0-9]{1,9}"
 _PIXELS = re.compile(rf"({_INT}),({_INT}),({_INT}),({_INT})")
@@ -371,6 +375,12 @@ def parse_identifier(text: str) -> Identifier:
         if name in THUMBNAIL_ONLY_PARAMETERS:
             raise InvalidParameter(
                 f"{name} is not a display option: the image request sets size, format and quality"
+            )
+        if name not in IDENTIFIER_OPTIONS:
+            # A query string tolerates what it does not know; an identifier names one picture.
+            raise InvalidParameter(
+                f"{_shown(name)} is not a display option: "
+                f"one of {', '.join(sorted(IDENTIFIER_OPTIONS))}"
             )
         if name in given:
             raise InvalidParameter(f"The option {name} is given twice")
