@@ -41,6 +41,10 @@ PIXEL_TESTS = {
 protocol only)."""
 
 CANONICAL = parse_identifier(IDENTIFIER).canonical
+"""The identifier as the validator is given it. The validator requires info.json's `id` to be
+the URL it asked for, so the identifier must be its own canonical form: options sorted, each in
+its one spelling, none at its default (`test_an_identifier_spelled_canonically_is_kept`)."""
+assert CANONICAL == IDENTIFIER, CANONICAL
 
 
 def ensure_libmagic() -> None:

@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from thumbservice.domain.display import COLOUR_MAP_ALIASES, Stretch
 from thumbservice.domain.display import NAMES as DISPLAY_NAMES
 from thumbservice.domain.errors import FrameNotFound, InvalidParameter
 from thumbservice.domain.spec import FrameRef, ImageFormat, ThumbnailSpec
+from thumbservice.domain.words import parse_boolean
 
 CONTEXT = "http://iiif.io/api/image/3/context.json"
 PROTOCOL = "http://iiif.io/api/image"
@@ -397,30 +399,52 @@ def display_spec(frame: FrameRef, options: Mapping[str, str]) -> ThumbnailSpec:
 def _canonical_options(
     frame: FrameRef, given: Mapping[str, str], spec: ThumbnailSpec
 ) -> tuple[tuple[str, str], ...]:
-    """Sorted, each boolean written true/false, and every option dropped whose absence draws
-    the same picture (a default, or one that only matters beside another)."""
+    """Sorted by name, each value in one spelling, and the defaults dropped.
+
+    The spelling: booleans `true`/`false`, choices in lower case by their own names (a colour
+    map's alias by the map's name), numbers in their shortest form (`255`, `0.5`). An option
+    is dropped when removing it draws the same picture (`color=false`, `percentile=90`
+    without `median`, `a=0.1` with `stretch=asinh`), except a stretch, which is kept unless it
+    is the default one: `stretch=linear` beside cuts (which imply it) stays as given, so that
+    the options a caller spells out sorted and in this spelling are their own canonical form.
+    """
     drawn = spec.rendering_parameters()
-    # Display options in their own canonical spelling (`stretch=Asinh` is `stretch=asinh`);
-    # `percentile` is also the thumbnails' own (with `median`), so it stays as given unless
-    # the display options name it.
-    display_names = set(DISPLAY_NAMES) - {"percentile"}
-    given = {
-        **{k: v for k, v in given.items() if k not in display_names},
-        **dict(spec.display.as_pairs()),
-    }
-    kept: dict[str, str] = {}
-    for name in sorted(given):
-        value = given[name]
-        word = value.lower()
-        for candidate in ("true", "false"):
-            if word != candidate and _same(frame, {**given, name: candidate}, drawn):
-                value = candidate
-        kept[name] = value
-    for name in sorted(given):
+    spelled = {name: _spelling(name, value) for name, value in given.items()}
+    kept = dict(spelled)
+    for name in sorted(spelled):
+        if name == "stretch" and spelled[name] != Stretch.FITS2IMAGE.value:
+            continue
         rest = {k: v for k, v in kept.items() if k != name}
         if _same(frame, rest, drawn):
             del kept[name]
     return tuple(sorted(kept.items()))
+
+
+def _spelling(name: str, value: str) -> str:
+    """One option's value in its canonical spelling (the value itself when it has no other)."""
+    word = value.strip().lower()
+    if name in _CHOICES:
+        if name == "cmap" and word in COLOUR_MAP_ALIASES:
+            return COLOUR_MAP_ALIASES[word].value
+        return word
+    if name in _NUMBERS:
+        try:
+            number = float(word)
+        except ValueError:
+            return word
+        if not math.isfinite(number):
+            return word
+        if number.is_integer() and abs(number) < 1e15:
+            return str(int(number))
+        return repr(number)
+    boolean = parse_boolean(word)
+    if boolean is not None:
+        return "true" if boolean else "false"
+    return word
+
+
+_CHOICES = frozenset({"stretch", "interval", "cmap"})
+_NUMBERS = frozenset({"a", "power", "percentile", "contrast", "min_cut", "max_cut"})
 
 
 def _same(frame: FrameRef, options: Mapping[str, str], drawn: dict[str, object]) -> bool:
