@@ -135,7 +135,12 @@ async def test_every_route_of_the_app_is_in_the_document(make_client: ClientFact
     client = await make_client(thumbnail_store="local")
     spec = await (await client.get("/openapi.json")).json()
     # the same thumbnail; the pages' files
-    undocumented = {"/{frame}", "/docs/static/{name}", "/static/openseadragon/{name}"}
+    undocumented = {
+        "/{frame}",
+        "/docs/static/{name}",
+        "/static/openseadragon/{name}",
+        "/static/viewer.js",
+    }
     routes = {resource.canonical for resource in client.app.router.resources()}
     assert routes - undocumented == set(spec["paths"])
 

@@ -105,6 +105,9 @@ async def test_metrics_can_be_switched_off(make_client: ClientFactory) -> None:
     response = await client.get("/metrics")
     assert response.status == 404
     assert "thumbservice_" not in await response.text()
+    # The API's document no longer lists it either.
+    paths = (await (await client.get("/openapi.json")).json())["paths"]
+    assert "/metrics" not in paths and "/readyz" in paths
 
 
 async def test_metrics_on_a_port_of_their_own_leave_the_main_port(
@@ -112,3 +115,6 @@ async def test_metrics_on_a_port_of_their_own_leave_the_main_port(
 ) -> None:
     client = await make_client(metrics_port=9999)
     assert (await client.get("/metrics")).status == 404
+    assert "/metrics" not in (await (await client.get("/openapi.json")).json())["paths"]
+    main = await make_client()
+    assert "/metrics" in (await (await main.get("/openapi.json")).json())["paths"]

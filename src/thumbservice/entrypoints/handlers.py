@@ -134,7 +134,8 @@ async def metrics(
 async def openapi_json(
     request: web.Request, settings: Settings = Provide["settings"]
 ) -> web.Response:
-    return web.json_response(openapi(settings.max_thumbnail_size))
+    document = openapi(settings.max_thumbnail_size, metrics=settings.metrics_port == "main")
+    return web.json_response(document)
 
 
 async def docs_page(request: web.Request) -> web.Response:

@@ -620,8 +620,17 @@ def _operations() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
-def openapi(max_size: int) -> dict[str, Any]:
-    """Built once per maximum size; callers must not change what it returns."""
+def openapi(max_size: int, *, metrics: bool = True) -> dict[str, Any]:
+    """Built once per maximum size; callers must not change what it returns. `metrics`: whether
+    this port serves /metrics (not when METRICS_PORT moves it to a port of its own, or is off)."""
+    document = _document(max_size)
+    if metrics:
+        return document
+    return {**document, "paths": {k: v for k, v in document["paths"].items() if k != "/metrics"}}
+
+
+@lru_cache(maxsize=4)
+def _document(max_size: int) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
