@@ -61,15 +61,30 @@ def apply_memory_limit(limit_bytes: int | None) -> None:
 
     Call it in the worker process, before its first job: it only ever lowers the soft limit,
     and cannot raise it above a hard limit already in force.
+
+    The linear-algebra library's work buffer is made first (`_prepare_blas`): OpenBLAS
+    allocates it on first use, and when that allocation fails it ends the process instead of
+    raising. The buffer is made once and counts within the limit either way.
     """
     if limit_bytes is None:
         return
     if limit_bytes <= 0:
         raise ValueError(f"A memory limit must be positive, not {limit_bytes}")
+    _prepare_blas()
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     soft = limit_bytes if hard == resource.RLIM_INFINITY else min(limit_bytes, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
     logger.info("Render worker memory limited to %d MiB of data", soft // (1024 * 1024))
+
+
+def _prepare_blas() -> None:
+    """Make OpenBLAS allocate its work buffer now, with memory to spare: fits2image's orientation
+    takes the determinant of the CD matrix at the start of every render, and under a ceiling
+    reached first there, OpenBLAS would print "Memory allocation still failed" and exit(1),
+    a dead worker rather than a clean `OutOfMemory`."""
+    import numpy as np
+
+    np.linalg.det(np.eye(2))
 
 
 @contextmanager
