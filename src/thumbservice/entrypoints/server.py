@@ -15,7 +15,9 @@ exhaust the process (file descriptors, memory):
 - **Cap**: at most `max_connections` are open. One over the cap closes the connection that has
   waited longest for a request head, if one is idle; otherwise its request is answered with a
   JSON 503 and `Retry-After`, and it is closed. Accepting never fails for want of descriptors
-  while the cap is below the process's file limit.
+  while the cap is below the process's file limit: the listening socket's backlog is at most
+  the cap (`accept_backlog`), because the event loop accepts up to a backlog's worth of
+  waiting connections at once, before the cap can close any of them.
 - **Slow readers**: answers are written in `WRITE_CHUNK` pieces, each once the transport's
   buffer (at most `WRITE_BUFFER_HIGH` bytes) has room, so at most about `WRITE_BUFFER_HIGH +
   WRITE_CHUNK` bytes are queued for a client whatever the answer's size; a client that reads
@@ -59,6 +61,18 @@ def default_max_connections() -> int:
     if soft == resource.RLIM_INFINITY:
         return MAX_AUTO_CONNECTIONS
     return max(16, min(MAX_AUTO_CONNECTIONS, (soft - RESERVED_DESCRIPTORS) // 2))
+
+
+MAX_BACKLOG = 128
+"""aiohttp's own listen backlog: the most connections waiting to be accepted."""
+
+
+def accept_backlog(cap: int) -> int:
+    """The listen backlog under a connection cap: asyncio accepts up to the backlog's number of
+    waiting connections in one go, and only then can the cap close the idle ones, so at most
+    `cap` open plus `backlog` just accepted may be held for a moment. With the backlog at most
+    the cap, that is within the half of the file limit `default_max_connections` leaves."""
+    return max(1, min(MAX_BACKLOG, cap))
 
 
 @dataclass(frozen=True)
@@ -376,8 +390,9 @@ async def serve_until_signalled(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    limits = app.get(CONNECTION_LIMITS) or ConnectionLimits()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=accept_backlog(limits.cap())).start()
         for side_runner, side_port in sides:
             await side_runner.setup()
             await web.TCPSite(side_runner, host, side_port).start()
