@@ -18,12 +18,8 @@ Run from the repository root with `.venv/bin/python benchmarks/cluster_benchmark
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import multiprocessing
-import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,15 +36,15 @@ from benchmarks.service.client import fetch, metrics  # noqa: E402
 from benchmarks.service.harness import (  # noqa: E402
     BenchFrame,
     Service,
-    archive_in_thread,
-    s3_server,
     start_service,
     stop_service,
     wait_ready,
+    write_frames,
 )
-from benchmarks.service.proc import descendants, load_average  # noqa: E402
-from benchmarks.service.report import Report, ms, print_findings, print_summary, section  # noqa: E402
-from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame  # noqa: E402
+from benchmarks.service.proc import descendants  # noqa: E402
+from benchmarks.service.report import Report, ms, section  # noqa: E402
+from benchmarks.service.run import Run  # noqa: E402
+from thumbservice.adapters.archive.dev.frames import FrameSpec  # noqa: E402
 
 REQUESTS = 30
 SIZE = 4096
@@ -97,12 +93,10 @@ def make_frames(directory: Path) -> dict[str, list[BenchFrame]]:
                 request_id=4000000 + frame_id,
             )
             specs.append((f"{group}:{name}", frame_id, spec))
-    context = multiprocessing.get_context("fork")  # before any thread of this process exists
-    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        futures = [(g, i, s, pool.submit(write_frame, s, directory)) for g, i, s in specs]
-        frames: dict[str, list[BenchFrame]] = {}
-        for group, frame_id, spec, future in futures:
-            frames.setdefault(group, []).append(BenchFrame(frame_id, spec, future.result()))
+    paths = write_frames([spec for _, _, spec in specs], directory)  # before any thread exists
+    frames: dict[str, list[BenchFrame]] = {}
+    for (group, frame_id, spec), path in zip(specs, paths, strict=True):
+        frames.setdefault(group, []).append(BenchFrame(frame_id, spec, path))
     return frames
 
 
@@ -289,30 +283,25 @@ def describe(outcome: Outcome, baseline: Outcome | None, report: Report) -> None
     )
 
 
+def print_generated(frames: dict[str, list[BenchFrame]], started: float) -> None:
+    """How many measured frames there are, and the time since `started`."""
+    count = sum(len(group) for key, group in frames.items() if key.startswith("cold:"))
+    print(f"Generated {count} frames of {SIZE}² in {time.perf_counter() - started:.1f} s")
+
+
 def main() -> int:
-    started = time.perf_counter()
-    report = Report()
-    load_before = load_average()
-    print(f"{os.cpu_count()} CPUs, 1-minute load average {load_before} before the run")
-    with tempfile.TemporaryDirectory(prefix="thumbservice-cluster-bench-") as tmp:
-        workdir = Path(tmp)
-        frames = make_frames(workdir / "frames")
-        count = sum(len(group) for key, group in frames.items() if key.startswith("cold:"))
-        print(f"Generated {count} frames of {SIZE}² in {time.perf_counter() - started:.1f} s")
-        with archive_in_thread(workdir / "frames", frames) as stub, s3_server() as endpoint:
-            outcomes = [
-                asyncio.run(run_setup(setup, frames, stub.downloads, stub.root, endpoint, workdir))
-                for setup in SETUPS
-            ]
-            asyncio.run(second_sizes(frames, stub.downloads, stub.root, endpoint, workdir, report))
+    run = Run()
+    with run.stack("thumbservice-cluster-bench-", make_frames, print_generated) as stack:
+        frames, stub, endpoint, workdir = stack.frames, stack.stub, stack.endpoint, stack.workdir
+        outcomes = [
+            asyncio.run(run_setup(setup, frames, stub.downloads, stub.root, endpoint, workdir))
+            for setup in SETUPS
+        ]
+        asyncio.run(second_sizes(frames, stub.downloads, stub.root, endpoint, workdir, run.report))
     baseline = outcomes[0]
     for outcome in outcomes:
-        describe(outcome, None if outcome is baseline else baseline, report)
-    report.add("1-min load average, start / end", f"{load_before} / {load_average()}", "")
-    print_summary(report)
-    print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
-    print_findings(report)
-    return 1 if report.problems else 0
+        describe(outcome, None if outcome is baseline else baseline, run.report)
+    return run.finish()
 
 
 if __name__ == "__main__":

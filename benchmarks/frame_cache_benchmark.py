@@ -25,13 +25,9 @@ Run from the repository root with `.venv/bin/python benchmarks/frame_cache_bench
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
-import multiprocessing
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -48,15 +44,15 @@ from benchmarks.service.client import fetch, metrics  # noqa: E402
 from benchmarks.service.harness import (  # noqa: E402
     BenchFrame,
     Service,
-    archive_in_thread,
-    s3_server,
     start_service,
     stop_service,
     wait_ready,
+    write_frames,
 )
-from benchmarks.service.proc import descendants, kind_of, load_average, proc_status  # noqa: E402
-from benchmarks.service.report import Report, ms, print_findings, print_summary, section  # noqa: E402
-from thumbservice.adapters.archive.dev.frames import FrameSpec, write_frame  # noqa: E402
+from benchmarks.service.proc import descendants, kind_of, proc_status  # noqa: E402
+from benchmarks.service.report import Report, ms, section  # noqa: E402
+from benchmarks.service.run import Run  # noqa: E402
+from thumbservice.adapters.archive.dev.frames import FrameSpec  # noqa: E402
 
 SIZE = 4096
 COLD_PAIRS = 5
@@ -92,9 +88,7 @@ def make_frames(directory: Path) -> dict[str, list[BenchFrame]]:
             [("rp", (0.0, 0.0), 0.0), ("V", (12.0, -7.0), 0.4), ("B", (-9.0, 5.0), -0.3)]
         )
     ]  # fmt: skip
-    context = multiprocessing.get_context("fork")  # before any thread of this process exists
-    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        paths = list(pool.map(write_frame, [bw, warm, *color], [directory] * 5))
+    paths = write_frames([bw, warm, *color], directory)  # before any thread exists
     frames: dict[str, list[BenchFrame]] = {
         "bw": [BenchFrame(7000 + n, bw, paths[0]) for n in range(60)],
         "warm": [BenchFrame(6999, warm, paths[1])],
@@ -277,35 +271,30 @@ async def measure(
         report.problem("color 4000 px: the bytes differ from a fresh render's")
 
 
+def print_generated(frames: dict[str, list[BenchFrame]], started: float) -> None:
+    """The time since `started` the frames took."""
+    print(f"Generated the frames in {time.perf_counter() - started:.1f} s")
+
+
 def main() -> int:
-    started = time.perf_counter()
-    report = Report()
-    load_before = load_average()
-    print(f"{os.cpu_count()} CPUs, 1-minute load average {load_before} before the run")
-    with tempfile.TemporaryDirectory(prefix="thumbservice-frame-cache-bench-") as tmp:
-        workdir = Path(tmp)
-        frames = make_frames(workdir / "frames")
-        print(f"Generated the frames in {time.perf_counter() - started:.1f} s")
-        with archive_in_thread(workdir / "frames", frames) as stub, s3_server() as endpoint:
-            env = {"RENDER_WORKERS": "1", "LEASES": "off"}
-            cached = start_service(stub.root, endpoint, workdir, env, name="cached")
-            plain = start_service(
-                stub.root, endpoint, workdir, {**env, "FRAME_CACHE_BYTES": "0"}, name="plain"
-            )
-            children: list[int] = []
-            try:
-                time.sleep(1)
-                children = [p for s in (cached, plain) for p in descendants(s.process.pid)]
-                asyncio.run(run(cached, plain, Ids(frames), stub.downloads, report))
-            finally:
-                children += [p for s in (cached, plain) for p in descendants(s.process.pid)]
-                for service in (cached, plain):
-                    stop_service(service, sorted(set(children)))
-    report.add("1-min load average, start / end", f"{load_before} / {load_average()}", "")
-    print_summary(report)
-    print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
-    print_findings(report)
-    return 1 if report.problems else 0
+    bench = Run()
+    with bench.stack("thumbservice-frame-cache-bench-", make_frames, print_generated) as stack:
+        root, endpoint, workdir = stack.stub.root, stack.endpoint, stack.workdir
+        env = {"RENDER_WORKERS": "1", "LEASES": "off"}
+        cached = start_service(root, endpoint, workdir, env, name="cached")
+        plain = start_service(
+            root, endpoint, workdir, {**env, "FRAME_CACHE_BYTES": "0"}, name="plain"
+        )
+        children: list[int] = []
+        try:
+            time.sleep(1)
+            children = [p for s in (cached, plain) for p in descendants(s.process.pid)]
+            asyncio.run(run(cached, plain, Ids(stack.frames), stack.stub.downloads, bench.report))
+        finally:
+            children += [p for s in (cached, plain) for p in descendants(s.process.pid)]
+            for service in (cached, plain):
+                stop_service(service, sorted(set(children)))
+    return bench.finish()
 
 
 if __name__ == "__main__":

@@ -24,11 +24,8 @@ Run from the repository root with `.venv/bin/python benchmarks/service_benchmark
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
@@ -55,15 +52,14 @@ from benchmarks.service.harness import (  # noqa: E402
     Bench,
     BenchFrame,
     Service,
-    archive_in_thread,
     generate_frames,
     print_generated,
-    s3_server,
     start_service,
     stop_service,
 )
-from benchmarks.service.proc import RssSampler, load_average  # noqa: E402
-from benchmarks.service.report import Report, print_findings, print_summary  # noqa: E402
+from benchmarks.service.proc import RssSampler  # noqa: E402
+from benchmarks.service.report import Report  # noqa: E402
+from benchmarks.service.run import Run  # noqa: E402
 
 
 async def measure(
@@ -95,29 +91,18 @@ async def measure(
 
 def main() -> int:
     """0 when every request succeeded, single flight held and the service stopped cleanly."""
-    started = time.perf_counter()
-    report = Report()
-    load_before = load_average()
-    print(f"{os.cpu_count()} CPUs, 1-minute load average {load_before} before the run")
-    with tempfile.TemporaryDirectory(prefix="thumbservice-bench-") as tmp:
-        workdir = Path(tmp)
-        frames = generate_frames(workdir / "frames")
-        print_generated(frames, started)
-        children: list[int] = []
-        with archive_in_thread(workdir / "frames", frames) as stub, s3_server() as endpoint:
-            service = start_service(stub.root, endpoint, workdir)
-            try:
-                children = asyncio.run(measure(service, stub, frames, workdir, report, endpoint))
-            finally:
-                stop_service(service, children)
-        shutdown.measure(service, children, report)
+    run = Run()
+    children: list[int] = []
+    with run.stack("thumbservice-bench-", generate_frames, print_generated) as stack:
+        stub, frames, workdir, endpoint = stack.stub, stack.frames, stack.workdir, stack.endpoint
+        service = start_service(stub.root, endpoint, workdir)
+        try:
+            children = asyncio.run(measure(service, stub, frames, workdir, run.report, endpoint))
+        finally:
+            stop_service(service, children)
+        shutdown.measure(service, children, run.report)
         shutil.rmtree(workdir / "frames", ignore_errors=True)
-
-    report.add("1-min load average, start / end", f"{load_before} / {load_average()}", "")
-    print_summary(report)
-    print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
-    print_findings(report)
-    return 1 if report.problems else 0
+    return run.finish()
 
 
 if __name__ == "__main__":

@@ -9,17 +9,14 @@ the returned URL).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.e2e.conftest import SampleService
-from tests.support.browser import LAUNCH_ARGS, ensure_chromium
-from tests.support.s3 import free_port
+from tests.support.browser import launched_browser, opened_page, origin, other_origin
 from thumbservice.adapters.archive.dev.sample_archive import OWNER_TOKEN
 
 # Installing Chromium on a machine that lacks it takes minutes; the pages themselves, seconds.
@@ -51,53 +48,28 @@ async function showThumbnail(service, frameId, filename, token) {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = ensure_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=LAUNCH_ARGS)
+    with launched_browser() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 1400})
-    opened = context.new_page()
-    opened.set_default_timeout(30_000)
-    yield opened
-    context.close()
+    with opened_page(browser, 1200, 1400, 30_000) as opened:
+        yield opened
 
 
 @pytest.fixture
 def front_end() -> Iterator[str]:
     """A page served from another origin (another port) than the service."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = FRONT_END.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/frames.html"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with other_origin(FRONT_END.encode(), "frames.html") as url:
+        yield url
 
 
 def test_a_person_tries_a_thumbnail_on_the_docs_page(
     page: Page, sample_service: SampleService
 ) -> None:
     origins: set[str] = set()
-    page.on("request", lambda request: origins.add(_origin(request.url)))
+    page.on("request", lambda request: origins.add(origin(request.url)))
     page.goto(f"{sample_service.url}/docs")
 
     # The proprietary frame: the token goes in through the page's Authorize dialog.
@@ -129,12 +101,7 @@ def test_a_person_tries_a_thumbnail_on_the_docs_page(
     assert status.first.inner_text().strip() == "200"
     assert "format=png" in operation.locator(".request-url").inner_text()
     # Its scripts, styles, document and calls: all from the service (the image is a blob:).
-    assert origins - {"blob", "data"} == {_origin(sample_service.url)}
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else parts.scheme
+    assert origins - {"blob", "data"} == {origin(sample_service.url)}
 
 
 def test_a_front_end_on_another_origin_shows_a_thumbnail(

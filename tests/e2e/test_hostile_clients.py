@@ -7,7 +7,6 @@ would set), so a few dozen connections are enough to show what a thousand would 
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -17,37 +16,12 @@ from tests.support.archive_server import ArchiveStub
 from tests.support.metrics import metric
 from tests.support.s3 import free_port
 from tests.support.service import service_process
+from tests.support.sockets import closed_by_server, silent_sockets
 
 FILE_LIMIT = 100
 """The service's RLIMIT_NOFILE: it holds about 16 files idle, so MAX_CONNECTIONS is 18."""
 SILENT = 120
 PATIENCE = 30.0
-
-
-async def open_silent(url: str, count: int) -> list[socket.socket]:
-    host, port = url.removeprefix("http://").split(":")
-    loop = asyncio.get_running_loop()
-    opened = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.setblocking(False)
-        await loop.sock_connect(sock, (host, int(port)))
-        opened.append(sock)
-    return opened
-
-
-async def closed_by_server(sock: socket.socket) -> bytes:
-    loop = asyncio.get_running_loop()
-    received = bytearray()
-    async with asyncio.timeout(PATIENCE):
-        while True:
-            try:
-                chunk = await loop.sock_recv(sock, 65536)
-            except ConnectionResetError:
-                return bytes(received)
-            if not chunk:
-                return bytes(received)
-            received += chunk
 
 
 async def test_silent_connections_under_a_low_file_limit_neither_starve_nor_stay(
@@ -58,8 +32,8 @@ async def test_silent_connections_under_a_low_file_limit_neither_starve_nor_stay
         service_process(env, tmp_path / "service.log", file_limit=FILE_LIMIT) as service,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PATIENCE)) as http,
     ):
-        silent = await open_silent(service.url, SILENT)
-        try:
+        host, port = service.url.removeprefix("http://").split(":")
+        async with silent_sockets(host, int(port), SILENT) as silent:
             # While every place is held by a connection still within its header time, the
             # cap answers a JSON 503 with Retry-After (never a failed accept or a hang); once
             # the silent ones are closed, the answer is a 200.
@@ -67,10 +41,7 @@ async def test_silent_connections_under_a_low_file_limit_neither_starve_nor_stay
             response_json = await answered(http, f"{service.url}/101/?width=64")
             assert response_json["url"]
             for sock in silent:
-                assert await closed_by_server(sock) == b""
-        finally:
-            for sock in silent:
-                sock.close()
+                assert await closed_by_server(sock, PATIENCE) == b""
         async with http.get(f"{service.url}/metrics") as response:
             text = await response.text()
         closed = sum(

@@ -13,10 +13,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, Response, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Response
 
 from tests.e2e.conftest import SampleService
-from tests.support.browser import LAUNCH_ARGS, ensure_chromium
+from tests.support.browser import launched_browser, opened_page, origin, other_origin
 from thumbservice.adapters.archive.dev.sample_archive import OWNER_TOKEN
 
 pytestmark = pytest.mark.timeout(600)
@@ -27,11 +27,8 @@ TILE = re.compile(r"/iiif/3/[^/]+/(\d+),(\d+),(\d+),(\d+)/(\d+),(\d+)/0/default\
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = ensure_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=LAUNCH_ARGS)
+    with launched_browser() as launched:
         yield launched
-        launched.close()
 
 
 class Traffic:
@@ -54,11 +51,7 @@ class Traffic:
             self.images.append(response)
 
     def origins(self) -> set[str]:
-        found = set()
-        for request in self.requests:
-            parts = urlsplit(request.url)
-            found.add(f"{parts.scheme}://{parts.netloc}" if parts.netloc else parts.scheme)
-        return found
+        return {origin(request.url) for request in self.requests}
 
 
 def _full_resolution(url: str) -> bool:
@@ -69,11 +62,8 @@ def _full_resolution(url: str) -> bool:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    opened = context.new_page()
-    opened.set_default_timeout(60_000)
-    yield opened
-    context.close()
+    with opened_page(browser, 1000, 800, 60_000) as opened:
+        yield opened
 
 
 def _opened(page: Page, tiles: int = 1) -> None:
@@ -176,32 +166,9 @@ async function open(service, identifier, token) {
 @pytest.fixture
 def elsewhere(sample_service: SampleService) -> Iterator[str]:
     """A page served from another origin (another port) than the service."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from tests.support.s3 import free_port
-
     body = ELSEWHERE.replace("$SERVICE", sample_service.url).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/zoom.html"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with other_origin(body, "zoom.html") as url:
+        yield url
 
 
 def test_openseadragon_on_another_origin_with_a_token(

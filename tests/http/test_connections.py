@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from tests.http.conftest import ClientFactory, Fakes
 from tests.support.fakes import FakeRenderer
 from tests.support.metrics import metric
+from tests.support.sockets import closed_by_server, silent_sockets
 from thumbservice.domain.spec import ThumbnailSpec
 from thumbservice.entrypoints.server import WRITE_BUFFER_HIGH, WRITE_CHUNK
 
@@ -38,40 +39,12 @@ class BigRenderer(FakeRenderer):
         return self.data
 
 
-@contextlib.asynccontextmanager
-async def raw_connections(
+def raw_connections(
     client: TestClient, count: int, *, receive_buffer: int | None = None
-) -> AsyncIterator[list[socket.socket]]:
+) -> contextlib.AbstractAsyncContextManager[list[socket.socket]]:
     """`count` TCP connections to the app that send nothing (until the test makes them)."""
-    loop = asyncio.get_running_loop()
-    opened: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            if receive_buffer is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-            sock.setblocking(False)
-            opened.append(sock)
-            await loop.sock_connect(sock, (client.server.host, client.server.port))
-        yield opened
-    finally:
-        for sock in opened:
-            sock.close()
-
-
-async def closed_by_server(sock: socket.socket) -> bytes:
-    """Everything the server sent on `sock` until it closed it (EOF or reset)."""
-    loop = asyncio.get_running_loop()
-    received = bytearray()
-    async with asyncio.timeout(PATIENCE):
-        while True:
-            try:
-                chunk = await loop.sock_recv(sock, 65536)
-            except ConnectionResetError:
-                return bytes(received)
-            if not chunk:
-                return bytes(received)
-            received += chunk
+    host, port = client.server.host, client.server.port
+    return silent_sockets(host, port, count, receive_buffer=receive_buffer)
 
 
 def server_connections(client: TestClient) -> list:  # type: ignore[type-arg]
@@ -95,7 +68,7 @@ async def test_a_silent_connection_is_closed_after_the_header_timeout(
         health = await client.get("/healthz")
         assert health.status == 200
         for sock in silent:
-            assert await closed_by_server(sock) == b""
+            assert await closed_by_server(sock, PATIENCE) == b""
     text = await (await client.get("/metrics")).text()
     assert metric(text, "thumbservice_connections_closed_total", reason="header_timeout") == 3
 
@@ -108,7 +81,7 @@ async def test_a_request_head_sent_in_pieces_must_be_whole_within_the_timeout(
     async with raw_connections(client, 1) as (slowloris,):
         await loop.sock_sendall(slowloris, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         # It keeps sending header lines, never the blank line that ends the head.
-        closed = asyncio.ensure_future(closed_by_server(slowloris))
+        closed = asyncio.ensure_future(closed_by_server(slowloris, PATIENCE))
         while not closed.done():
             with contextlib.suppress(OSError):
                 await loop.sock_sendall(slowloris, b"X-More: 1\r\n")
@@ -123,7 +96,7 @@ async def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(
     loop = asyncio.get_running_loop()
     async with raw_connections(client, 1) as (sock,):
         await loop.sock_sendall(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        answer = await closed_by_server(sock)
+        answer = await closed_by_server(sock, PATIENCE)
     assert answer.startswith(b"HTTP/1.1 200")
 
 
@@ -135,7 +108,7 @@ async def test_over_the_cap_an_idle_connection_makes_room(
         await until(lambda: len(server_connections(client)) == 4, "four connections")
         # The test client's own connection is the fifth: the oldest silent one is closed.
         assert (await client.get("/healthz")).status == 200
-        assert await closed_by_server(silent[0]) == b""
+        assert await closed_by_server(silent[0], PATIENCE) == b""
     text = await (await client.get("/metrics")).text()
     assert metric(text, "thumbservice_connections_closed_total", reason="evicted") >= 1
 
@@ -150,7 +123,7 @@ async def test_over_the_cap_with_every_connection_busy_answers_503_in_json(
     loop = asyncio.get_running_loop()
     async with raw_connections(client, 1) as (third,):
         await loop.sock_sendall(third, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        answer = await closed_by_server(third)
+        answer = await closed_by_server(third, PATIENCE)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503")
     assert b"Retry-After: 1" in head
@@ -187,7 +160,7 @@ async def test_a_client_that_stops_reading_is_disconnected_and_holds_a_bounded_b
             lambda: not set(stalled) & set(server_connections(client)), "the slow readers closed"
         )
         for sock in readers:
-            assert len(await closed_by_server(sock)) < size
+            assert len(await closed_by_server(sock, PATIENCE)) < size
     text = await (await client.get("/metrics")).text()
     assert metric(text, "thumbservice_connections_closed_total", reason="send_timeout") == 6
 

@@ -32,7 +32,7 @@ from thumbservice.domain.ports import (
     ViewRenderer,
     Workspace,
 )
-from thumbservice.domain.service import find_frame, frame_suffix
+from thumbservice.domain.service import download_frames, find_frame
 from thumbservice.domain.spec import RENDER_VERSION
 
 DEFAULT_LINGER = 10.0
@@ -242,7 +242,7 @@ class DeepZoomService:
     async def _hold(self, key: tuple[int, ...], frames: list[Frame], held: _Held) -> None:
         try:
             async with self.workspace.directory() as workdir:
-                paths = await self._download_all(frames, workdir)
+                paths = await download_frames(self.archive, self.telemetry, frames, workdir)
                 self.downloads += 1
                 held.ready.set_result((workdir, paths))
                 await held.release.wait()
@@ -254,23 +254,6 @@ class DeepZoomService:
                 held.ready.exception()  # seen: every waiter re-raises it
             if not isinstance(err, Exception):
                 raise
-
-    async def _download_all(self, frames: Sequence[Frame], workdir: Path) -> list[Path]:
-        paths = [workdir / f"frame-{i}{frame_suffix(f)}" for i, f in enumerate(frames)]
-        tasks = [
-            asyncio.ensure_future(self.archive.download(frame, path))
-            for frame, path in zip(frames, paths, strict=True)
-        ]
-        try:
-            sizes = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        for size in sizes:
-            self.telemetry.downloaded(size)
-        return paths
 
     @contextlib.asynccontextmanager
     async def _admit(self) -> AsyncIterator[None]:

@@ -322,7 +322,7 @@ class ThumbnailService:
         """Download the files and render them; with `picture`, keep the picture as well."""
         async with self.workspace.directory() as workdir:
             async with self.admission.download_slot():
-                paths = await self._download_all(sources, workdir)
+                paths = await download_frames(self.archive, self.telemetry, sources, workdir)
             async with self.admission.admit(), self.admission.render_slot():
                 started = time.perf_counter()
                 if picture is None or self.pictures is None:
@@ -336,23 +336,6 @@ class ThumbnailService:
     def _upload_done(self, key: str, rendered: _Rendered) -> None:
         if self._uploads.get(key) is rendered:
             del self._uploads[key]
-
-    async def _download_all(self, frames: Sequence[Frame], workdir: Path) -> list[Path]:
-        paths = [workdir / f"frame-{i}{_suffix(f)}" for i, f in enumerate(frames)]
-        tasks = [
-            asyncio.ensure_future(self.archive.download(frame, path))
-            for frame, path in zip(frames, paths, strict=True)
-        ]
-        try:
-            sizes = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        for size in sizes:
-            self.telemetry.downloaded(size)
-        return paths
 
     async def _stored_image(self, key: str) -> bytes | None:
         try:
@@ -391,6 +374,29 @@ async def find_frame(archive: ArchiveGateway, ref: FrameRef, authorization: str 
             else f"Basename {ref.basename} matches {len(found)} frames"
         )
     return found[0]
+
+
+async def download_frames(
+    archive: ArchiveGateway, telemetry: Telemetry, frames: Sequence[Frame], workdir: Path
+) -> list[Path]:
+    """Download the frames side by side into `workdir`, as frame-0, frame-1, ... with each
+    frame's suffix, and return their paths in the frames' order. If one download fails or the
+    caller is cancelled, the others are cancelled and waited for before the error goes on."""
+    paths = [workdir / f"frame-{i}{frame_suffix(f)}" for i, f in enumerate(frames)]
+    tasks = [
+        asyncio.ensure_future(archive.download(frame, path))
+        for frame, path in zip(frames, paths, strict=True)
+    ]
+    try:
+        sizes = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for size in sizes:
+        telemetry.downloaded(size)
+    return paths
 
 
 def frame_suffix(frame: Frame) -> str:

@@ -24,6 +24,7 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from astropy.utils.exceptions import AstropyWarning
@@ -39,6 +40,21 @@ logger = logging.getLogger(__name__)
 
 FEWEST_PIXELS = 2000
 """fits2image takes `pixels // 2000` as its sample step: below this it is 0 and fails."""
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    """How a picture is to be drawn, whichever renderer draws it: the box, the label, colour or
+    not, the stretch, the label's font and whether colour frames are aligned first."""
+
+    width: int
+    height: int
+    label: str
+    color: bool
+    median: bool
+    percentile: float
+    font_path: Path
+    align: bool
 
 
 def render(
@@ -63,24 +79,11 @@ def render(
         render_errors_as_domain_errors(logger),
         tempfile.TemporaryDirectory(dir=workdir, prefix="fits2image-") as scratch,
     ):
-        return _render(
-            [Path(p) for p in paths], Path(scratch), width, height, label, color, median,
-            percentile, Path(font_path), align,
-        )  # fmt: skip
+        drawing = _Drawing(width, height, label, color, median, percentile, Path(font_path), align)
+        return _render([Path(p) for p in paths], Path(scratch), drawing)
 
 
-def _render(
-    paths: list[Path],
-    scratch: Path,
-    width: int,
-    height: int,
-    label: str,
-    color: bool,
-    median: bool,
-    percentile: float,
-    font_path: Path,
-    align: bool,
-) -> RenderResult:
+def _render(paths: list[Path], scratch: Path, drawing: _Drawing) -> RenderResult:
     from fits2image.conversions import fits_to_img
 
     output = scratch / "image.tiff"
@@ -89,38 +92,36 @@ def _render(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         if _too_small(paths):
-            return _drawn_fast(
-                paths, scratch, width, height, label, color, median, percentile, font_path,
-                align,
-            )  # fmt: skip
+            return _drawn_fast(paths, scratch, drawing)
         paths = [
             _drawable(path, scratch / f"plane-{index}.fits") for index, path in enumerate(paths)
         ]
-        if color:
+        if drawing.color:
             if len(paths) != 3:
                 raise UnreadableFrame("A color image needs exactly three frames")
             sources = paths
-            if align:
+            if drawing.align:
                 from thumbservice.adapters.rendering.engine.alignment import align_to_reference
 
                 sources, report = align_to_reference(paths[0], paths[1:], scratch)
                 aligned, note = report.aligned, report.reason
             done = fits_to_img(
-                [str(p) for p in sources], str(output), "TIFF", width=width, height=height,
-                color=True, median=median, percentile=percentile,
+                [str(p) for p in sources], str(output), "TIFF", width=drawing.width,
+                height=drawing.height, color=True, median=drawing.median,
+                percentile=drawing.percentile,
             )  # fmt: skip
         else:
             done = fits_to_img(
-                str(paths[0]), str(output), "TIFF", width=width, height=height,
-                median=median, percentile=percentile,
+                str(paths[0]), str(output), "TIFF", width=drawing.width, height=drawing.height,
+                median=drawing.median, percentile=drawing.percentile,
             )  # fmt: skip
     if not done or not output.is_file():
         raise UnreadableFrame("The frame could not be rendered (fits2image gave up on it)")
     with Image.open(output) as opened:
         image = opened.convert("RGB")
-    if label:
+    if drawing.label:
         # Its pixels where fits2image's own label fits; a longer one is cut, not shrunk to 1 px.
-        draw_label(image, label, font_path)
+        draw_label(image, drawing.label, drawing.font_path)
     return RenderResult(image, aligned, note)
 
 
@@ -136,18 +137,7 @@ def _too_small(paths: list[Path]) -> bool:
     return False
 
 
-def _drawn_fast(
-    paths: list[Path],
-    scratch: Path,
-    width: int,
-    height: int,
-    label: str,
-    color: bool,
-    median: bool,
-    percentile: float,
-    font_path: Path,
-    align: bool,
-) -> RenderResult:
+def _drawn_fast(paths: list[Path], scratch: Path, drawing: _Drawing) -> RenderResult:
     from thumbservice.adapters.rendering.engine import fast
 
     logger.info(
@@ -156,8 +146,9 @@ def _drawn_fast(
         FEWEST_PIXELS,
     )
     return fast.render(
-        paths, width=width, height=height, label=label, color=color, median=median,
-        percentile=percentile, font_path=font_path, align=align, workdir=scratch,
+        paths, width=drawing.width, height=drawing.height, label=drawing.label,
+        color=drawing.color, median=drawing.median, percentile=drawing.percentile,
+        font_path=drawing.font_path, align=drawing.align, workdir=scratch,
     )  # fmt: skip
 
 
