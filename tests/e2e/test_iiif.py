@@ -10,8 +10,10 @@ import numpy as np
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
+from tests.e2e.conftest import AppFactory
 from tests.support.archive_server import ArchiveStub
 from tests.support.frames import OWNER
+from tests.support.metrics import metric
 from thumbservice.domain.iiif import scale_factors, tile_region
 
 
@@ -97,6 +99,25 @@ async def test_a_burst_of_tiles_downloads_the_frame_once(
     assert archive.downloads[202] == 1
     # The permission check was made for each, the archive's answer reused for this caller.
     assert len([x for x in archive.lookups if "202" in x[0]]) < len(paths)
+
+
+async def test_a_burst_of_tiles_decodes_the_frame_once_with_the_frame_cache(
+    make_client: AppFactory, archive: ArchiveStub
+) -> None:
+    """As deployed (the frame cache on, its default): the views asked for at once while the
+    picture is being made wait for it, so two free workers still decode the frame once."""
+    client = await make_client(shared=False)
+    paths = [
+        f"/iiif/3/202/{x},{y},128,128/64,64/0/default.jpg"
+        for x in range(0, 512, 128)
+        for y in range(0, 512, 128)
+    ]
+    answers = await asyncio.gather(*(client.get(p) for p in paths))
+    assert [a.status for a in answers] == [200] * len(paths)
+    assert archive.downloads[202] == 1
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, "thumbservice_renders_total", kind="bw") == 1
+    assert metric(text, "thumbservice_frame_cache_bytes") > 0
 
 
 async def test_a_proprietary_frame_is_a_404_without_its_token(

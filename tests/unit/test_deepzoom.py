@@ -50,12 +50,12 @@ class FakeViewRenderer:
     ) -> RenderedView:
         self.calls.append((tuple(str(p) for p in sources), spec, request))
         self.pictures.append(picture)
-        if picture is not None:
-            if not sources and picture not in self.kept:
-                return RenderedView(0, 0)  # let go meanwhile: the caller brings the files
-            self.kept.add(picture)
+        if picture is not None and not sources and picture not in self.kept:
+            return RenderedView(0, 0)  # let go meanwhile: the caller brings the files
         if self.gate is not None:
             await self.gate.wait()
+        if picture is not None:
+            self.kept.add(picture)  # kept once made, as a frame cache keeps it
         width, height = self.size
         if request is None:
             return RenderedView(width, height)
@@ -231,6 +231,63 @@ async def test_summary_says_whether_colour_is_available(archive: FakeArchive) ->
     assert plain.proposal_id == "LCO2026B-999" and not plain.color_available
     with pytest.raises(FrameNotFound):
         await service.summary(parse_identifier("104"), None)
+    await service.close()
+
+
+async def test_a_burst_of_views_of_a_cold_picture_decodes_the_frame_once(
+    archive: FakeArchive,
+) -> None:
+    """With a renderer that keeps pictures, the views asked for at once while the picture is
+    being made wait for it and are cut from it: one render from the files, on one worker,
+    however many workers are free."""
+    renderer = FakeViewRenderer()
+    renderer.gate = asyncio.Event()
+    service, _ = service_of(archive, renderer, keeps_pictures=True)
+    identifier = parse_identifier("101")
+    tiles = [
+        parse_image_request(f"{x},{y},512,512", "max", "0", "default.jpg")
+        for x in range(0, 3000, 512)
+        for y in range(0, 2000, 512)
+    ]
+    views = [asyncio.ensure_future(service.view(identifier, t, None)) for t in tiles]
+    info = asyncio.ensure_future(service.picture(identifier, None))
+    while not renderer.calls:
+        await asyncio.sleep(0)
+    for _ in range(50):  # every other view has had its chance to start a render of its own
+        await asyncio.sleep(0)
+    assert len(renderer.calls) == 1  # two workers free, yet one render: the others wait
+    renderer.gate.set()
+    answers = await asyncio.gather(*views)
+    assert len({a.data for a in answers}) == len(tiles)
+    assert (await info).width == 3000
+    from_files = [call for call in renderer.calls if call[0]]
+    assert len(from_files) == 1 and archive.downloads[101] == 1
+    assert len(renderer.calls) == len(tiles) + 1  # the rest were cut from the kept picture
+    await service.close()
+
+
+async def test_views_waiting_for_a_picture_that_failed_make_it_themselves(
+    archive: FakeArchive,
+) -> None:
+    renderer = FakeViewRenderer()
+    service, _ = service_of(archive, renderer, keeps_pictures=True)
+    identifier = parse_identifier("101")
+    failing = asyncio.Event()
+    real = renderer.render_view
+
+    async def fails_first(*args: object, **kwargs: object) -> RenderedView:
+        if not failing.is_set():
+            failing.set()
+            await asyncio.sleep(0)
+            raise InvalidParameter("the first render fails")
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    renderer.render_view = fails_first  # type: ignore[method-assign]
+    first = asyncio.ensure_future(service.view(identifier, TILE, None))
+    second = asyncio.ensure_future(service.view(identifier, TILE, None))
+    done = await asyncio.gather(first, second, return_exceptions=True)
+    assert isinstance(done[0], InvalidParameter)
+    assert not isinstance(done[1], BaseException) and done[1].data  # made it itself
     await service.close()
 
 

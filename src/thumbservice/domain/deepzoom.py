@@ -113,6 +113,10 @@ class DeepZoomService:
         self.queue_depth = queue_depth
         self._waiting = 0
         self._held: dict[tuple[int, ...], _Held] = {}
+        self._making: dict[str, asyncio.Future[None]] = {}
+        """Pictures being made from the files by a view, by key: the other views of the same
+        picture wait for it and are then cut from it, so a frame is decoded once however many
+        views ask for it at once."""
         self._sizes: OrderedDict[tuple[tuple[int, ...], str], tuple[int, int]] = OrderedDict()
         self.downloads = 0
         """Frame sets downloaded since start (each one counts once, however many frames)."""
@@ -189,6 +193,11 @@ class DeepZoomService:
         self, sources: list[Frame], identifier: Identifier, request: ImageRequest | None
     ) -> RenderedView:
         picture = None if self.pictures is None else picture_key(sources, identifier.spec)
+        making = None if picture is None else self._making.get(picture)
+        if making is not None:
+            # Another view is making this picture: wait for it (whatever its outcome; this
+            # view's own deadline still holds), then take the picture it kept.
+            await asyncio.wait([making])
         if picture is not None and self.pictures is not None and self.pictures.holds(picture):
             async with self._admit(), self.admission.render_slot():
                 kept = await self.renderer.render_view(
@@ -197,16 +206,25 @@ class DeepZoomService:
             if kept.width:  # 0: the picture was let go meanwhile; render it from the files
                 self._remember(self._size_key(sources, identifier), (kept.width, kept.height))
                 return kept
-        async with (
-            self._admit(),
-            self._files(sources) as (workdir, paths),
-            self.admission.render_slot(),
-        ):
-            started = time.perf_counter()
-            rendered = await self.renderer.render_view(
-                paths, identifier.spec, request, workdir, picture=picture
-            )
-            self.telemetry.rendered(time.perf_counter() - started, identifier.spec.color)
+        first = picture is not None and picture not in self._making
+        if first:
+            assert picture is not None
+            self._making[picture] = asyncio.get_running_loop().create_future()
+        try:
+            async with (
+                self._admit(),
+                self._files(sources) as (workdir, paths),
+                self.admission.render_slot(),
+            ):
+                started = time.perf_counter()
+                rendered = await self.renderer.render_view(
+                    paths, identifier.spec, request, workdir, picture=picture
+                )
+                self.telemetry.rendered(time.perf_counter() - started, identifier.spec.color)
+        finally:
+            if first:
+                assert picture is not None
+                self._making.pop(picture).set_result(None)
         self._remember(self._size_key(sources, identifier), (rendered.width, rendered.height))
         return rendered
 
