@@ -10,9 +10,9 @@ stand-in in a thread, moto's S3, the service as a subprocess with two render wor
 - the prototype's method (LCOGT/ocsarchive-iiif: astropy's zscale over the whole frame for
   each tile, then crop and resize), in this process on the same tile, as the anchor.
 
-The figures of a tile of a frame in hand are the frame cache's to improve: until it lands,
-every view renders the frame's full picture (`views.full_picture`). Run from the repository:
-`.venv/bin/python benchmarks/iiif_benchmark.py`.
+The service keeps the frame's picture in its frame cache (the default), so a tile of a frame
+in hand is cut from it and a burst decodes the frame once. Run from the repository:
+`.venv/bin/python benchmarks/iiif_benchmark.py`; figures in benchmarks/README.md.
 """
 
 from __future__ import annotations
