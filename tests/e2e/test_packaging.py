@@ -127,7 +127,9 @@ def test_the_viewer_and_openseadragon_ship_in_the_wheel(console_script: str) -> 
         status, _, body = fetch(f"{console_script}/static/openseadragon/{name}")
         assert status == 200 and body, name
     status, _, body = fetch(f"{console_script}/view/1001")
-    assert status == 200 and b"openseadragon.min.js" in body
+    assert status == 200 and b"openseadragon.min.js" in body and b"/static/viewer.js" in body
+    status, _, body = fetch(f"{console_script}/static/viewer.js")
+    assert status == 200 and b"ajaxHeaders" in body  # the page's own script, from the wheel
     status, _, body = fetch(f"{console_script}/iiif/3/1001/0,0,512,512/256,256/0/default.jpg")
     assert status == 200 and decode(body).size == (256, 256)
 
