@@ -7,6 +7,7 @@ import asyncio
 import io
 
 import numpy as np
+import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
@@ -48,6 +49,32 @@ async def test_colour_full_max_is_the_colour_thumbnail(client: TestClient) -> No
     about = await info(client, "202;color=1")
     assert about["id"].endswith("/iiif/3/202;color=true")
     assert "color" in about["extraQualities"]
+
+
+@pytest.mark.parametrize("cache", [False, True], ids=["no frame cache", "frame cache"])
+async def test_a_view_with_a_colour_map_and_inversion_is_the_thumbnails(
+    make_client: AppFactory, cache: bool
+) -> None:
+    # The colour map and the inversion are drawn once, as on the thumbnail, whether the view
+    # is cut from the frame cache's scaled picture or from a picture rendered for it alone.
+    client = await make_client(shared=False, frame_cache_bytes=(1 << 30) if cache else 0)
+    for options in ("invert=true", "cmap=viridis;invert=true;stretch=asinh"):
+        query = options.replace(";", "&")
+        full = await picture(client, f"/iiif/3/101;{options}/full/max/0/default.png")
+        thumbnail = await picture(
+            client, f"/101/?{query}&width=800&height=800&format=png&image=true"
+        )
+        assert np.array_equal(full, thumbnail), options
+
+
+async def test_a_frame_above_the_pixel_limit_is_a_422_for_views_too(
+    make_client: AppFactory,
+) -> None:
+    client = await make_client(shared=False, max_image_pixels=1000)
+    for path in ("/iiif/3/101/info.json", "/iiif/3/101/0,0,64,64/64,/0/default.jpg"):
+        response = await client.get(path)
+        assert response.status == 422, (path, await response.text())
+        assert "above the limit" in (await response.json())["message"]
 
 
 async def test_the_tiles_of_full_resolution_are_the_picture_without_seams(

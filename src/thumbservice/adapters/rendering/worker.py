@@ -167,7 +167,9 @@ def _render(job: RenderJob) -> RenderOutcome:
     return RenderOutcome(encode(result.image, job.spec), result.aligned, result.note)
 
 
-def _check(job: RenderJob) -> None:
+def _check(job: RenderJob | RegionJob) -> None:
+    """Before a render from the files: each image within `max_pixels` (from its header), and
+    the job's scratch directory still there."""
     for source in job.sources:
         height, width = image_shape(source)
         if width * height > job.max_pixels:
@@ -260,6 +262,8 @@ def render_view(job: RegionJob) -> RenderedView:
     with render_errors_as_domain_errors(log):
         from thumbservice.adapters.rendering import regions
 
+        if job.sources and job.keep is not None:
+            _check(job)  # without a cache, `full_picture` renders through `draw_picture`'s check
         picture, kept = regions.full_picture(
             [Path(p) for p in job.sources],
             job.spec,
@@ -275,5 +279,7 @@ def render_view(job: RegionJob) -> RenderedView:
         if job.request is None:
             return RenderedView(width, height, kept_bytes=kept)
         view = job.request.resolve(width, height, limits_for(width, height))
-        data = regions.view_bytes(picture, view, job.spec, colours=kept is not None)
+        # The frame cache's picture holds the scaled values only: the colours are drawn on the
+        # view. Without a cache the picture was rendered with them.
+        data = regions.view_bytes(picture, view, job.spec, colours=job.keep is not None)
         return RenderedView(width, height, data, kept_bytes=kept)
