@@ -69,6 +69,23 @@ def test_bad_region_syntax_is_a_400(region: str) -> None:
 # ---- sizes ---------------------------------------------------------------------------------
 
 
+HUGE = "9" * 400
+
+
+@pytest.mark.parametrize(
+    ("region", "size"),
+    [(f"pct:{HUGE},0,10,10", "max"), (f"pct:0,{HUGE},10,10", "max"), ("full", f"^pct:{HUGE}")],
+)
+def test_numbers_of_hundreds_of_digits_are_a_400_at_parsing(region: str, size: str) -> None:
+    # Refused before any picture is drawn, never an overflow in the arithmetic after it.
+    with pytest.raises(InvalidParameter):
+        parse_image_request(region, size, "0", "default.jpg")
+
+
+def test_a_percent_region_past_the_edge_is_cropped_to_it() -> None:
+    assert view(f"pct:50,0,{HUGE},100").region == view("pct:50,0,50,100").region
+
+
 def test_sizes_of_every_form() -> None:
     assert view("full", "max", width=3000, height=2000).size == (3000, 2000)
     assert view("full", "1500,", width=3000, height=2000).size == (1500, 1000)

@@ -39,6 +39,10 @@ IDENTIFIER_OPTIONS = frozenset({"color", "median", "percentile", *DISPLAY_NAMES}
 """The options an identifier may carry: the thumbnail route's picture options and display
 options, by their query parameters' names."""
 
+MAX_UPSCALE_PERCENT = 1e6
+"""A `pct:` size above this is refused at once (the limits refuse far less already): a number
+of hundreds of digits would overflow the arithmetic after the picture is drawn."""
+
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
 _INT = r"[0-9]{1,9}"
 _PIXELS = re.compile(rf"({_INT}),({_INT}),({_INT}),({_INT})")
@@ -98,7 +102,11 @@ class Region:
             x, y, w, h = (float(v) for v in match.groups())
             if w == 0 or h == 0:
                 raise InvalidParameter(f"The region {text!r} has no width or height")
-            return cls("percent", (x, y, w, h))
+            if x >= 100 or y >= 100:
+                raise InvalidParameter(f"The region {_shown(text)} starts outside the image")
+            # A width or height past the edge is cropped to it: past 100 % changes nothing,
+            # and a number of hundreds of digits would not survive the arithmetic.
+            return cls("percent", (x, y, min(w, 100.0), min(h, 100.0)))
         raise InvalidParameter(
             f"The region {_shown(text)} is not full, square, x,y,w,h or pct:x,y,w,h"
         )
@@ -150,6 +158,8 @@ class Size:
             return cls._checked("fit", upscale, width=int(match[1]), height=int(match[2]))
         if match := _SIZE_PCT.fullmatch(body):
             percent = float(match[1])
+            if percent > MAX_UPSCALE_PERCENT:
+                raise InvalidParameter(f"The size {_shown(text)} is beyond any picture drawn here")
             if percent <= 0 or (percent > 100 and not upscale):
                 raise InvalidParameter(
                     f"The size {text!r} must be above 0 % and, without ^, at most 100 %"
