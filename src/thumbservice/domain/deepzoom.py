@@ -148,6 +148,16 @@ class DeepZoomService:
             rendered = await self._render(sources, identifier, request)
             return View(rendered.data, etag)
 
+    async def look(
+        self, identifier: Identifier, request: ImageRequest | None, authorization: str | None
+    ) -> str | None:
+        """What a HEAD answers: the permission check, and the view's tag (None for info.json);
+        never a download or a render (a HEAD that rendered would let anyone start renders
+        without taking their answers)."""
+        async with self._deadline():
+            sources = await self._sources(identifier, authorization)
+            return None if request is None else _etag(sources, identifier, request)
+
     async def summary(self, identifier: Identifier, authorization: str | None) -> FrameSummary:
         """The frame's names, and whether a colour picture of it can be drawn."""
         async with self._deadline():

@@ -11,7 +11,7 @@ from dependency_injector.wiring import Provide, inject
 from thumbservice.domain.service import ONE_WEEK, Thumbnail, ThumbnailService
 from thumbservice.domain.spec import ImageFormat, ThumbnailSpec
 from thumbservice.entrypoints import docs, pages
-from thumbservice.entrypoints.headers import page_policy
+from thumbservice.entrypoints.headers import if_none_match, page_policy
 from thumbservice.entrypoints.openapi import openapi
 from thumbservice.entrypoints.readiness import Readiness
 from thumbservice.entrypoints.settings import Settings
@@ -80,17 +80,13 @@ def _image(request: web.Request, result: Thumbnail) -> web.Response:
     assert result.data is not None
     etag = hashlib.blake2b(result.data, digest_size=16).hexdigest()
     headers = {"Cache-Control": IMAGE_CACHE_CONTROL, "Vary": "Authorization"}
-    if etag in _etags(request.headers.get("If-None-Match", "")):
+    if etag in if_none_match(request.headers.get("If-None-Match", "")):
         response = web.Response(status=304, headers=headers)
         response.etag = etag
         return response
     response = web.Response(body=result.data, content_type=result.media_type, headers=headers)
     response.etag = etag
     return response
-
-
-def _etags(header: str) -> set[str]:
-    return {part.strip().removeprefix("W/").strip('"') for part in header.split(",") if part}
 
 
 @inject

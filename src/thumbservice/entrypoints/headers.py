@@ -55,6 +55,13 @@ def page_policy(*, style: str | None = None, connect: str | None = None) -> str:
     )
 
 
+def if_none_match(header: str) -> frozenset[str]:
+    """The entity tags an `If-None-Match` header names, weak or strong, without quotes."""
+    return frozenset(
+        part.strip().removeprefix("W/").strip('"') for part in header.split(",") if part.strip()
+    )
+
+
 def harden(headers: CIMultiDict[str], content_type: str | None) -> None:
     """Add the headers above to an answer's headers (those already set are kept)."""
     headers["Server"] = SERVER

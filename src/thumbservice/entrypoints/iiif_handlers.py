@@ -11,12 +11,14 @@ from dependency_injector.wiring import Provide, inject
 from thumbservice.domain import iiif
 from thumbservice.domain.deepzoom import DeepZoomService
 from thumbservice.entrypoints import viewer
+from thumbservice.entrypoints.headers import if_none_match
 from thumbservice.entrypoints.settings import Settings
 
 PREFIX = "/iiif/3"
 IMAGE_CACHE_CONTROL = "private, max-age=86400"
 INFO_CACHE_CONTROL = "private, max-age=60"
 PROFILE_LINK = f'<http://iiif.io/api/image/3/{iiif.PROFILE}.json>;rel="profile"'
+_VARY_LINK = {"Vary": "Authorization", "Link": PROFILE_LINK}
 _FORWARDED_HOST = re.compile(
     r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?"
 )
@@ -58,8 +60,13 @@ async def info_json(
     request: web.Request,
     service: DeepZoomService = Provide["deepzoom"],
     settings: Settings = Provide["settings"],
-) -> web.Response:
+) -> web.StreamResponse:
     identifier = _identifier(request)
+    if request.method == "HEAD":  # the permission check, never a render
+        await service.look(identifier, None, request.headers.get("Authorization"))
+        head = web.StreamResponse(headers={"Cache-Control": INFO_CACHE_CONTROL, **_VARY_LINK})
+        head.headers["Content-Type"] = iiif.MEDIA_TYPE
+        return head
     picture = await service.picture(identifier, request.headers.get("Authorization"))
     body = iiif.info(
         service_id(request, settings, identifier),
@@ -70,11 +77,7 @@ async def info_json(
     )
     response = web.json_response(
         body,
-        headers={
-            "Cache-Control": INFO_CACHE_CONTROL,
-            "Vary": "Authorization",
-            "Link": PROFILE_LINK,
-        },
+        headers={"Cache-Control": INFO_CACHE_CONTROL, **_VARY_LINK},
     )
     response.headers["Content-Type"] = iiif.MEDIA_TYPE
     return response
@@ -83,14 +86,22 @@ async def info_json(
 @inject
 async def image(
     request: web.Request, service: DeepZoomService = Provide["deepzoom"]
-) -> web.Response:
+) -> web.StreamResponse:
     info = request.match_info
     # The syntax first: a bad request is a 400 whatever the frame, before any lookup.
     parsed = iiif.parse_image_request(info["region"], info["size"], info["rotation"], info["file"])
     identifier = _identifier(request)
-    tags = _etags(request.headers.get("If-None-Match", ""))
-    view = await service.view(identifier, parsed, request.headers.get("Authorization"), tags)
-    headers = {"Cache-Control": IMAGE_CACHE_CONTROL, "Vary": "Authorization", "Link": PROFILE_LINK}
+    headers = {"Cache-Control": IMAGE_CACHE_CONTROL, **_VARY_LINK}
+    authorization = request.headers.get("Authorization")
+    if request.method == "HEAD":  # the permission check and the tag, never a render
+        head = web.StreamResponse(headers=headers)
+        head.content_type = parsed.format.media_type
+        tag = await service.look(identifier, parsed, authorization)
+        assert tag is not None
+        head.etag = tag
+        return head
+    tags = if_none_match(request.headers.get("If-None-Match", ""))
+    view = await service.view(identifier, parsed, authorization, tags)
     if view.data is None:
         response = web.Response(status=304, headers=headers)
         response.etag = view.etag
@@ -98,12 +109,6 @@ async def image(
     response = web.Response(body=view.data, content_type=parsed.format.media_type, headers=headers)
     response.etag = view.etag
     return response
-
-
-def _etags(header: str) -> frozenset[str]:
-    return frozenset(
-        part.strip().removeprefix("W/").strip('"') for part in header.split(",") if part.strip()
-    )
 
 
 @inject
@@ -131,7 +136,7 @@ async def view_frame(
             "proposal_id": summary.proposal_id,
             "color_available": summary.color_available,
         },
-        headers={"Cache-Control": "private, no-cache", "Vary": "Authorization"},
+        headers={"Vary": "Authorization"},  # Cache-Control: JSON's own (`headers.harden`)
     )
 
 
