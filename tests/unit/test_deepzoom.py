@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -312,3 +313,30 @@ async def test_a_kept_picture_serves_views_without_a_download(archive: FakeArchi
     await service.view(parse_identifier("101;stretch=log"), TILE, None)
     assert archive.downloads[101] == 2
     await service.close()
+
+
+async def test_view_downloads_count_against_max_downloads(archive: FakeArchive) -> None:
+    """A view's download takes one of the downloads thumbnails take (MAX_DOWNLOADS): with
+    one under way and a limit of 1, another frame's view is a 503 at once; at shutdown the
+    held download is cut short rather than waited for."""
+    held = asyncio.Event()
+    started = asyncio.Event()
+    plain = archive.download
+
+    async def holding(frame: Any, destination: Path) -> int:
+        started.set()
+        await held.wait()
+        return await plain(frame, destination)
+
+    archive.download = holding  # type: ignore[method-assign]
+    service = DeepZoomService(
+        archive, FakeViewRenderer(), FakeWorkspace(), FrameRules(),
+        RenderAdmission(2, 0, max_downloads=1), telemetry=RecordingTelemetry(),
+    )  # fmt: skip
+    first = asyncio.ensure_future(service.view(parse_identifier("101"), TILE, None))
+    await started.wait()
+    with pytest.raises(Overloaded, match="downloading"):
+        await service.view(parse_identifier("104"), TILE, OWNER)
+    await service.close()  # returns although the download is never released
+    with pytest.raises(asyncio.CancelledError):
+        await first

@@ -172,11 +172,14 @@ class DeepZoomService:
             return FrameSummary(frame.basename, frame.proposal_id, color)
 
     async def close(self) -> None:
-        """Remove every frame's files (at shutdown)."""
+        """Remove every frame's files (at shutdown); a download still under way is cut short
+        rather than waited for."""
         held = list(self._held.values())
         self._held.clear()
         for entry in held:
             entry.release.set()
+            if entry.task is not None and not entry.ready.done():
+                entry.task.cancel()
         await asyncio.gather(*(e.task for e in held if e.task), return_exceptions=True)
 
     # ---- the story's steps ---------------------------------------------------------------
@@ -270,7 +273,8 @@ class DeepZoomService:
     async def _hold(self, key: tuple[int, ...], frames: list[Frame], held: _Held) -> None:
         try:
             async with self.workspace.directory() as workdir:
-                paths = await download_frames(self.archive, self.telemetry, frames, workdir)
+                async with self.admission.download_slot():  # MAX_DOWNLOADS, as for thumbnails
+                    paths = await download_frames(self.archive, self.telemetry, frames, workdir)
                 self.downloads += 1
                 held.ready.set_result((workdir, paths))
                 await held.release.wait()

@@ -12,6 +12,7 @@ is refused with a 400 at the first step, as the API asks of an unsupported rotat
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -364,11 +365,14 @@ class Identifier:
         ).canonical
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_identifier(text: str) -> Identifier:
     """`frame[;name=value...]`, percent-encoded or not.
 
     A frame name that cannot be one is a 404 (IIIF: an unknown identifier); an option the
-    thumbnail route refuses is that route's 400, with its message.
+    thumbnail route refuses is that route's 400, with its message. Remembered (a viewer asks
+    for dozens of tiles of one identifier; the canonical form parses the options again for
+    each one); refusals are not.
     """
     head, *pieces = text.split(";")
     try:
