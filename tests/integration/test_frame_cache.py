@@ -207,6 +207,22 @@ async def test_a_damaged_entry_is_discarded_and_rebuilt(
     assert await pool.draw("a", bw(400)) == expected
 
 
+async def test_a_view_of_an_entry_gone_from_the_disk_forgets_it(
+    pool_with_cache: tuple[ProcessPoolRenderer, FrameCache, list[int]],
+    frames: list[Path],
+    tmp_path: Path,
+) -> None:
+    """A deep-zoom view of a kept picture whose file has gone answers "render it from the
+    files" (width 0), and the index forgets the entry rather than count its bytes."""
+    pool, cache, _ = pool_with_cache
+    await pool.render_and_keep("a", [frames[0]], bw(), tmp_path)
+    assert pool.holds("a")
+    entry_path(cache.directory, "a").unlink()
+    view = await pool.render_view([], bw(), None, Path(), picture="a")
+    assert view.width == 0
+    assert not pool.holds("a") and cache.bytes_in_use == 0
+
+
 def test_a_partial_entry_is_never_read(tmp_path: Path) -> None:
     pixels = np.full((4, 4), 7, np.uint8)
     write_entry(tmp_path / "elsewhere", "k", pixels)

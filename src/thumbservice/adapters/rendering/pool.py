@@ -267,11 +267,13 @@ class ProcessPoolRenderer:
         if cache is not None and picture is not None:
             if view.kept_bytes:
                 cache.added(picture, view.kept_bytes)
+            elif not view.width:  # the entry is gone from the disk: the index forgets it too
+                cache.dropped(picture)
             elif picture in cache:
                 cache.used(picture)
         log.debug(
             "render_view",
-            drawn_from="frame_cache" if keep is not None else "fits",
+            drawn_from="fits" if sources else "frame_cache",
             seconds=round(time.perf_counter() - started, 4),
         )
         return view
