@@ -121,3 +121,24 @@ async def test_a_bucket_found_gone_by_readiness_makes_the_cache_forget(
     await client.create_bucket(Bucket=store.bucket)  # made again, empty
     assert not await cached.exists(KEY)
     assert await cached.get(KEY) is None
+
+
+async def test_an_upload_makes_the_bucket_again_though_a_read_found_it_gone_meanwhile(
+    client: Any, store: S3Store
+) -> None:
+    """A read that finds the bucket gone while an upload is failing for the same reason must
+    not pass, for the upload, for the bucket having been made again."""
+    await wipe(client, store.bucket)
+    real_put = store._put
+    calls = 0
+
+    async def read_meanwhile(key: str, data: bytes, content_type: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            assert await store.get(KEY) is None  # finds the bucket gone: generation moves
+        await real_put(key, data, content_type)
+
+    store._put = read_meanwhile  # type: ignore[method-assign]
+    await store.put(OTHER, b"\xff\xd8new", "image/jpeg")
+    assert await store.get(OTHER) == b"\xff\xd8new"

@@ -61,6 +61,8 @@ class S3Store:
         self._bucket_lock = asyncio.Lock()
         self.generation = 0
         """How many times the bucket was found gone: a CachedStore in front forgets then."""
+        self._recreations = 0
+        """How many times an upload made the bucket again (concurrent uploads make it once)."""
 
     def _bucket_gone(self, action: str) -> None:
         self.generation += 1
@@ -95,7 +97,7 @@ class S3Store:
         return data
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        generation = self.generation
+        recreations = self._recreations
         try:
             await self._put(key, data, content_type)
             return
@@ -106,11 +108,14 @@ class S3Store:
             raise _unavailable("store", key, err) from None
         # The bucket went away (a store restarted empty): make it again, as start-up does, then
         # try once more. Concurrent uploads wait for one creation rather than racing.
+        # Counted apart from `generation`: a read that finds the bucket gone meanwhile must
+        # not pass for the bucket made again.
         async with self._bucket_lock:
-            if generation == self.generation:
+            if recreations == self._recreations:
                 log.warning("bucket_missing", bucket=self.bucket, key=key)
                 self._bucket_gone("store")
                 await self.ensure_bucket()
+                self._recreations += 1
         try:
             await self._put(key, data, content_type)
         except _FAILURES as err:
