@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 
+from tests.support.waiting import until
 from thumbservice.domain.concurrency import RenderAdmission, SingleFlight
 from thumbservice.domain.errors import Overloaded
 
@@ -75,3 +76,24 @@ async def test_render_slots_bound_parallel_renders() -> None:
 
     await asyncio.gather(*(job() for _ in range(6)))
     assert peak == 2 and admission.rendering == 0
+
+
+async def test_waiting_counts_jobs_waiting_for_a_worker_admitted_or_not() -> None:
+    """Deep-zoom views take render slots without the thumbnails' admission: the gauge of jobs
+    waiting counts what waits for a worker, never a negative number."""
+    admission = RenderAdmission(2, 4)
+    release = asyncio.Event()
+    inside = 0
+
+    async def view() -> None:
+        nonlocal inside
+        async with admission.render_slot():
+            inside += 1
+            await release.wait()
+
+    views = [asyncio.ensure_future(view()) for _ in range(3)]
+    await until(lambda: inside == 2 and admission.waiting == 1)
+    assert admission.rendering == 2
+    release.set()
+    await asyncio.gather(*views)
+    assert (admission.rendering, admission.waiting) == (0, 0)

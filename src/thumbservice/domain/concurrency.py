@@ -84,6 +84,7 @@ class RenderAdmission:
         self._slots = asyncio.Semaphore(workers)
         self._admitted = 0
         self._rendering = 0
+        self._queued = 0
         self._downloading = 0
 
     @property
@@ -100,7 +101,9 @@ class RenderAdmission:
 
     @property
     def waiting(self) -> int:
-        return self._admitted - self._rendering
+        """Jobs waiting for a render worker: thumbnails admitted to the queue and deep-zoom
+        views (which have a queue of their own but the same workers)."""
+        return self._queued
 
     def check(self) -> None:
         """Raise Overloaded now if a job would not be admitted to the render queue."""
@@ -137,9 +140,14 @@ class RenderAdmission:
 
     @asynccontextmanager
     async def render_slot(self) -> AsyncIterator[None]:
-        async with self._slots:
+        self._queued += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._queued -= 1
+        try:
             self._rendering += 1
-            try:
-                yield
-            finally:
-                self._rendering -= 1
+            yield
+        finally:
+            self._rendering -= 1
+            self._slots.release()
