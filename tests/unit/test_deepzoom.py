@@ -198,6 +198,10 @@ async def test_revalidation_needs_no_render(archive: FakeArchive) -> None:
     assert (await service.view(parse_identifier("101;median=true"), TILE, None)).etag != (
         first.etag
     )
+    # The frame reduced again (a new version of its file): a new tag, so a browser holding
+    # the old tile does not keep it on revalidation.
+    archive.records[101]["version_set"] = [{"id": 2, "md5": "0f" * 16}]
+    assert (await service.view(identifier, TILE, None)).etag != first.etag
     await service.close()
 
 

@@ -23,7 +23,7 @@ from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.errors import DeadlineExceeded, Overloaded, ThumbnailError
 from thumbservice.domain.frames import COLOR_REDUCTION_LEVEL, Frame, FrameRules, frame_ids
 from thumbservice.domain.iiif import Identifier, ImageRequest, RenderedView
-from thumbservice.domain.pictures import picture_key
+from thumbservice.domain.pictures import content_identity, picture_key
 from thumbservice.domain.ports import (
     ArchiveGateway,
     FramePictures,
@@ -326,8 +326,8 @@ class DeepZoomService:
 
 
 def _etag(sources: Sequence[Frame], identifier: Identifier, request: ImageRequest) -> str:
-    canonical = (
-        f"{','.join(map(str, frame_ids(sources)))}|{identifier.canonical.partition(';')[2]}"
-        f"|{request!r}|v={RENDER_VERSION}"
-    )
+    """The view's tag: the files' contents (`content_identity`: a frame reduced again is a new
+    tag), the options and the request."""
+    files = ",".join(content_identity(frame) for frame in sources)
+    canonical = f"{files}|{identifier.canonical.partition(';')[2]}|{request!r}|v={RENDER_VERSION}"
     return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
