@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.fakes import FakeArchive, FakeWorkspace, RecordingTelemetry, record
+from tests.support.waiting import until
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.deepzoom import DeepZoomService
 from thumbservice.domain.errors import FrameNotFound, InvalidParameter, Overloaded
@@ -256,10 +257,8 @@ async def test_a_burst_of_views_of_a_cold_picture_decodes_the_frame_once(
     ]
     views = [asyncio.ensure_future(service.view(identifier, t, None)) for t in tiles]
     info = asyncio.ensure_future(service.picture(identifier, None))
-    while not renderer.calls:
-        await asyncio.sleep(0)
-    for _ in range(50):  # every other view has had its chance to start a render of its own
-        await asyncio.sleep(0)
+    # Every other view (and info.json) waits for the one making the picture.
+    await until(lambda: service.waiting_for_pictures == len(tiles))
     assert len(renderer.calls) == 1  # two workers free, yet one render: the others wait
     renderer.gate.set()
     answers = await asyncio.gather(*views)

@@ -114,6 +114,8 @@ class DeepZoomService:
         self._waiting = 0
         self._held: dict[tuple[int, ...], _Held] = {}
         self._making: dict[str, asyncio.Future[None]] = {}
+        self.waiting_for_pictures = 0
+        """Views waiting for a picture another view is making (`_making`)."""
         """Pictures being made from the files by a view, by key: the other views of the same
         picture wait for it and are then cut from it, so a frame is decoded once however many
         views ask for it at once."""
@@ -210,7 +212,11 @@ class DeepZoomService:
         if making is not None:
             # Another view is making this picture: wait for it (whatever its outcome; this
             # view's own deadline still holds), then take the picture it kept.
-            await asyncio.wait([making])
+            self.waiting_for_pictures += 1
+            try:
+                await asyncio.wait([making])
+            finally:
+                self.waiting_for_pictures -= 1
         if picture is not None and self.pictures is not None and self.pictures.holds(picture):
             async with self._admit(), self.admission.render_slot():
                 kept = await self.renderer.render_view(
