@@ -21,7 +21,7 @@ from pathlib import Path
 
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.errors import DeadlineExceeded, Overloaded, ThumbnailError
-from thumbservice.domain.frames import COLOR_REDUCTION_LEVEL, Frame, FrameRules, frame_ids
+from thumbservice.domain.frames import Frame, FrameRules, frame_ids
 from thumbservice.domain.iiif import Identifier, ImageRequest, RenderedView
 from thumbservice.domain.pictures import content_identity, picture_key
 from thumbservice.domain.ports import (
@@ -32,7 +32,7 @@ from thumbservice.domain.ports import (
     ViewRenderer,
     Workspace,
 )
-from thumbservice.domain.service import download_frames, find_frame
+from thumbservice.domain.service import color_frames, download_frames, find_frame
 from thumbservice.domain.spec import RENDER_VERSION
 
 DEFAULT_LINGER = 10.0
@@ -198,11 +198,7 @@ class DeepZoomService:
         self, frame: Frame, authorization: str | None
     ) -> tuple[Frame, Frame, Frame]:
         self.rules.check(frame, color=True)
-        assert frame.observing_request_id is not None
-        frames = await self.archive.list_observing_request_frames(
-            frame.observing_request_id, COLOR_REDUCTION_LEVEL, authorization
-        )
-        return self.rules.pick_color_frames(frames)
+        return await color_frames(self.archive, self.rules, frame, authorization)
 
     async def _render(
         self, sources: list[Frame], identifier: Identifier, request: ImageRequest | None

@@ -220,11 +220,7 @@ class ThumbnailService:
     ) -> tuple[Frame, ...]:
         if not spec.color:
             return (frame,)
-        assert frame.observing_request_id is not None
-        frames = await self.archive.list_observing_request_frames(
-            frame.observing_request_id, COLOR_REDUCTION_LEVEL, authorization
-        )
-        return self.rules.pick_color_frames(frames)
+        return await color_frames(self.archive, self.rules, frame, authorization)
 
     async def _render_once(
         self, key: str, sources: Sequence[Frame], spec: ThumbnailSpec, *, leased: bool = True
@@ -374,6 +370,18 @@ async def find_frame(archive: ArchiveGateway, ref: FrameRef, authorization: str 
             else f"Basename {ref.basename} matches {len(found)} frames"
         )
     return found[0]
+
+
+async def color_frames(
+    archive: ArchiveGateway, rules: FrameRules, frame: Frame, authorization: str | None
+) -> tuple[Frame, Frame, Frame]:
+    """The red, visual and blue frames of the frame's observing request, as this caller may
+    see them (checked as a colour source by the caller)."""
+    assert frame.observing_request_id is not None
+    frames = await archive.list_observing_request_frames(
+        frame.observing_request_id, COLOR_REDUCTION_LEVEL, authorization
+    )
+    return rules.pick_color_frames(frames)
 
 
 async def download_frames(
