@@ -132,12 +132,7 @@ def render_and_keep(
 ) -> KeptRender:
     """Render the picture of `paths` once, draw the view of `spec` from it, and keep it under
     `keep` when it fits the cache and the disk takes it (the view is answered either way)."""
-    held: list[np.ndarray] = []
-
-    def allocate(height: int, width: int, bands: int) -> np.ndarray:
-        held.append(np.zeros((height, width) if bands == 1 else (height, width, bands), np.uint8))
-        return held[-1]
-
+    held, allocate = _in_memory()
     result = make_picture(paths, spec, allocate, renderer=renderer, align=align, workdir=workdir)
     with render_errors_as_domain_errors(log):
         view = draw_view(result.image, spec, font_path)
@@ -148,6 +143,18 @@ def render_and_keep(
         except OSError as err:  # a full disk, a directory gone: nothing kept
             log.warning("frame_cache_write_failed: %s: %s", type(err).__name__, err)
     return KeptRender(view, result.aligned, result.note, kept)
+
+
+def _in_memory() -> tuple[list[np.ndarray], Any]:
+    """An `Allocate` that makes the picture in this process's memory, and the list that holds
+    what it made (the picture is its last item)."""
+    held: list[np.ndarray] = []
+
+    def allocate(height: int, width: int, bands: int) -> np.ndarray:
+        held.append(np.zeros((height, width) if bands == 1 else (height, width, bands), np.uint8))
+        return held[-1]
+
+    return held, allocate
 
 
 def make_picture(
@@ -221,13 +228,7 @@ def picture_array(
     if picture is None:
         if not sources or spec is None:
             return None
-        held: list[np.ndarray] = []
-
-        def allocate(height: int, width: int, bands: int) -> np.ndarray:
-            shape = (height, width) if bands == 1 else (height, width, bands)
-            held.append(np.zeros(shape, np.uint8))
-            return held[-1]
-
+        held, allocate = _in_memory()
         make_picture(sources, spec, allocate, renderer=renderer, align=align, workdir=workdir)
         made = held[-1]
         limit = max_bytes if max_bytes is not None else 1 << 62
