@@ -20,6 +20,7 @@ from tests.http.conftest import ClientFactory, Fakes
 from tests.support.fakes import FakeRenderer
 from tests.support.metrics import metric
 from tests.support.sockets import closed_by_server, silent_sockets
+from tests.support.waiting import until
 from thumbservice.domain.spec import ThumbnailSpec
 from thumbservice.entrypoints.server import WRITE_BUFFER_HIGH, WRITE_CHUNK
 
@@ -51,13 +52,6 @@ def server_connections(client: TestClient) -> list:  # type: ignore[type-arg]
     runner = client.server.runner
     assert runner is not None and runner.server is not None
     return list(runner.server.connections)
-
-
-async def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait, looking at the app's own state, until `condition()` holds."""
-    async with asyncio.timeout(PATIENCE):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_a_silent_connection_is_closed_after_the_header_timeout(
@@ -105,7 +99,7 @@ async def test_over_the_cap_an_idle_connection_makes_room(
 ) -> None:
     client = await make_client(max_connections=4, header_timeout=60)
     async with raw_connections(client, 4) as silent:
-        await until(lambda: len(server_connections(client)) == 4, "four connections")
+        await until(lambda: len(server_connections(client)) == 4, PATIENCE, what="four connections")
         # The test client's own connection is the fifth: the oldest silent one is closed.
         assert (await client.get("/healthz")).status == 200
         assert await closed_by_server(silent[0], PATIENCE) == b""
@@ -119,7 +113,7 @@ async def test_over_the_cap_with_every_connection_busy_answers_503_in_json(
     client = await make_client(max_connections=2, header_timeout=60)
     fakes.renderer.gate = asyncio.Event()
     busy = [asyncio.ensure_future(client.get(f"/101/?width={w}")) for w in (10, 11)]
-    await until(lambda: len(fakes.renderer.calls) == 2, "two renders under way")
+    await until(lambda: len(fakes.renderer.calls) == 2, PATIENCE, what="two renders under way")
     loop = asyncio.get_running_loop()
     async with raw_connections(client, 1) as (third,):
         await loop.sock_sendall(third, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -150,14 +144,16 @@ async def test_a_client_that_stops_reading_is_disconnected_and_holds_a_bounded_b
             stalled = [c for c in server_connections(client) if c.writing_paused]
             return len(stalled) == len(readers)
 
-        await until(all_paused, "every slow reader's connection paused")
+        await until(all_paused, PATIENCE, what="every slow reader's connection paused")
         queued = [c.transport.get_write_buffer_size() for c in server_connections(client)]
         assert max(queued) <= WRITE_BUFFER_HIGH + WRITE_CHUNK, queued
         # The service keeps answering while they sit there.
         assert (await client.get("/healthz")).status == 200
         stalled = [c for c in server_connections(client) if c.writing_paused]
         await until(
-            lambda: not set(stalled) & set(server_connections(client)), "the slow readers closed"
+            lambda: not set(stalled) & set(server_connections(client)),
+            PATIENCE,
+            what="the slow readers closed",
         )
         for sock in readers:
             assert len(await closed_by_server(sock, PATIENCE)) < size
