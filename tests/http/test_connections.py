@@ -26,6 +26,8 @@ from thumbservice.entrypoints.server import WRITE_BUFFER_HIGH, WRITE_CHUNK
 
 PATIENCE = 15.0
 """The most any expected state may take to arrive before the test fails."""
+PACE = 0.05
+"""How long the slow but steady reader stops between reads."""
 
 
 class BigRenderer(FakeRenderer):
@@ -173,16 +175,39 @@ async def test_a_client_that_stops_reading_is_disconnected_and_holds_a_bounded_b
 async def test_a_slow_but_steady_reader_gets_the_whole_answer(
     make_client: ClientFactory, fakes: Fakes
 ) -> None:
-    size = 2 * 1024 * 1024
+    """The send timeout bounds a stall, not the whole answer: the reader takes 64 pauses of
+    `PACE` seconds to read it, several times the timeout, and never stalls the server long."""
+    size = 8 * 1024 * 1024
+    step = 128 * 1024  # read in each pace: writing resumes long before the timeout
     fakes.renderer = BigRenderer(size)
-    client = await make_client(send_timeout=2.0)
+    fakes.renderer.gate = asyncio.Event()
+    send_timeout = 1.0
+    client = await make_client(send_timeout=send_timeout)
+    assert (size // step) * PACE > 3 * send_timeout  # what the pacing sleeps alone add up to
     loop = asyncio.get_running_loop()
     async with raw_connections(client, 1, receive_buffer=4096) as (sock,):
         await loop.sock_sendall(sock, b"GET /101/?image=true HTTP/1.1\r\nHost: x\r\n\r\n")
+        await until(lambda: fakes.renderer.calls, PATIENCE, what="the render under way")
+        (connection,) = server_connections(client)
+        # A small kernel send buffer, whatever the machine's TCP autotuning: the stalls are the
+        # service's own write buffer draining at the reader's pace.
+        server_socket = connection.transport.get_extra_info("socket")
+        server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+        fakes.renderer.gate.set()
         received = bytearray()
+        seen_paused = False
+
+        def body() -> int:
+            return len(received.partition(b"\r\n\r\n")[2])
+
         async with asyncio.timeout(PATIENCE * 4):
-            while len(received.partition(b"\r\n\r\n")[2]) < size:
-                chunk = await loop.sock_recv(sock, 16384)
-                assert chunk, "closed before the whole answer"
-                received += chunk
+            while body() < size:
+                wanted = len(received) + step
+                while len(received) < wanted and body() < size:
+                    chunk = await loop.sock_recv(sock, wanted - len(received))
+                    assert chunk, "closed before the whole answer"
+                    received += chunk
+                seen_paused = seen_paused or connection.writing_paused
+                await asyncio.sleep(PACE)  # a deliberate stall of the reader, far below the timeout
+    assert seen_paused, "the service never waited on the reader: its send timeout never ran"
     assert received.partition(b"\r\n\r\n")[2] == fakes.renderer.data
