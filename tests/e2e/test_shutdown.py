@@ -2,8 +2,8 @@
 
 moto behind a gate that holds the uploads of thumbnails already answered (`image=true`), so
 they are certainly still on their way when the process is told to stop; more renders are
-in flight, their downloads stalled. Whatever was answered must be in the store, and no lease
-may be left behind.
+in flight, their downloads held open until the service has begun to stop. Whatever was
+answered must be in the store, and no lease may be left behind.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ async def test_sigterm_with_uploads_and_renders_in_flight_loses_nothing(
                 lambda: gate.held == ANSWERED_IMAGES, PATIENCE, what="the answered uploads held"
             )
 
-            archive.file_fault = Fault(stall=1.0)
+            held = asyncio.Event()  # the renders' downloads stay open until the service stops
+            archive.file_fault = Fault(hold=held)
             in_flight = [
                 asyncio.ensure_future(http.get(f"{service.url}/101/?width={90 + i}"))
                 for i in range(RENDERS_IN_FLIGHT)
@@ -69,6 +70,10 @@ async def test_sigterm_with_uploads_and_renders_in_flight_loses_nothing(
                 what="the renders in flight downloading",
             )
             service.process.send_signal(signal.SIGTERM)
+            await until(
+                lambda: b'"stopping"' in log.read_bytes(), PATIENCE, what="the service stopping"
+            )
+            held.set()  # the renders were in flight, their downloads unfinished, as it stopped
             # The uploads wait at the gate until the service drains them, or gives up on them.
             await until(
                 lambda: gate.dropped > 0 or b"work_draining" in log.read_bytes(),
