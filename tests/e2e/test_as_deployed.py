@@ -122,7 +122,12 @@ async def test_a_directory_it_cannot_write_stops_start_up_in_one_line(tmp_path: 
     process = await asyncio.create_subprocess_exec(
         *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    _, err = await asyncio.wait_for(process.communicate(), 60)
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:  # it neither stopped nor started in time: never left running
+            process.kill()
+            await process.wait()
     assert process.returncode == 2
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1, lines

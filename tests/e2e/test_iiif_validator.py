@@ -33,6 +33,9 @@ from thumbservice.domain.iiif import parse_identifier
 pytestmark = pytest.mark.timeout(300)
 
 VALIDATOR = Path(sys.executable).with_name("iiif-validate.py")
+VALIDATOR_PATIENCE = 240.0
+"""The longest a validator run may take before it is killed and the test fails (a bound for a
+hung run, far beyond what a run takes)."""
 PIXEL_TESTS = {
     "id_squares", "region_percent", "region_pixels", "rot_full_basic", "rot_region_basic",
     "size_bwh", "size_ch", "size_percent", "size_region", "size_wc", "size_wh",
@@ -98,9 +101,13 @@ async def validate(client: TestClient, tests: set[str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    output, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, output.decode(errors="replace")
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), VALIDATOR_PATIENCE)
+    finally:
+        if process.returncode is None:  # it ran out of patience (or the test was cancelled)
+            process.kill()
+            await process.wait()
+    return await process.wait(), output.decode(errors="replace")
 
 
 def test_the_validators_level_2_tests_are_all_run() -> None:

@@ -2,15 +2,14 @@
 
 moto behind a gate that holds the uploads of thumbnails already answered (`image=true`), so
 they are certainly still on their way when the process is told to stop; more renders are
-in flight, their downloads stalled. Whatever was answered must be in the store, and no lease
-may be left behind.
+in flight, their downloads held open until the service has begun to stop. Whatever was
+answered must be in the store, and no lease may be left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -20,17 +19,12 @@ from tests.support.archive_server import ArchiveStub, Fault
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from tests.support.s3_gate import upload_gate
 from tests.support.service import service_process
+from tests.support.waiting import until
 from thumbservice.adapters.storage.s3 import open_s3_client
 
 ANSWERED_IMAGES = 3
 RENDERS_IN_FLIGHT = 2
 PATIENCE = 60.0
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(PATIENCE):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 async def bucket_keys(endpoint: str, bucket: str) -> list[str]:
@@ -60,17 +54,32 @@ async def test_sigterm_with_uploads_and_renders_in_flight_loses_nothing(
                 async with http.get(f"{service.url}/101/?width={60 + i}&image=true") as answer:
                     assert answer.status == 200
                     assert await answer.read()
-            await until(lambda: gate.held == ANSWERED_IMAGES)
+            await until(
+                lambda: gate.held == ANSWERED_IMAGES, PATIENCE, what="the answered uploads held"
+            )
 
-            archive.file_fault = Fault(stall=1.0)
+            held = asyncio.Event()  # the renders' downloads stay open until the service stops
+            archive.file_fault = Fault(hold=held)
             in_flight = [
                 asyncio.ensure_future(http.get(f"{service.url}/101/?width={90 + i}"))
                 for i in range(RENDERS_IN_FLIGHT)
             ]
-            await until(lambda: archive.downloads[101] == ANSWERED_IMAGES + RENDERS_IN_FLIGHT)
+            await until(
+                lambda: archive.downloads[101] == ANSWERED_IMAGES + RENDERS_IN_FLIGHT,
+                PATIENCE,
+                what="the renders in flight downloading",
+            )
             service.process.send_signal(signal.SIGTERM)
+            await until(
+                lambda: b'"stopping"' in log.read_bytes(), PATIENCE, what="the service stopping"
+            )
+            held.set()  # the renders were in flight, their downloads unfinished, as it stopped
             # The uploads wait at the gate until the service drains them, or gives up on them.
-            await until(lambda: gate.dropped > 0 or b"work_draining" in log.read_bytes())
+            await until(
+                lambda: gate.dropped > 0 or b"work_draining" in log.read_bytes(),
+                PATIENCE,
+                what="the service draining",
+            )
             gate.open()
             answers = [await response for response in in_flight]
             urls = [(await a.json())["url"] for a in answers if a.status == 200]

@@ -20,11 +20,14 @@ from tests.http.conftest import ClientFactory, Fakes
 from tests.support.fakes import FakeRenderer
 from tests.support.metrics import metric
 from tests.support.sockets import closed_by_server, silent_sockets
+from tests.support.waiting import until
 from thumbservice.domain.spec import ThumbnailSpec
 from thumbservice.entrypoints.server import WRITE_BUFFER_HIGH, WRITE_CHUNK
 
 PATIENCE = 15.0
 """The most any expected state may take to arrive before the test fails."""
+PACE = 0.05
+"""How long the slow but steady reader stops between reads."""
 
 
 class BigRenderer(FakeRenderer):
@@ -51,13 +54,6 @@ def server_connections(client: TestClient) -> list:  # type: ignore[type-arg]
     runner = client.server.runner
     assert runner is not None and runner.server is not None
     return list(runner.server.connections)
-
-
-async def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait, looking at the app's own state, until `condition()` holds."""
-    async with asyncio.timeout(PATIENCE):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_a_silent_connection_is_closed_after_the_header_timeout(
@@ -105,7 +101,7 @@ async def test_over_the_cap_an_idle_connection_makes_room(
 ) -> None:
     client = await make_client(max_connections=4, header_timeout=60)
     async with raw_connections(client, 4) as silent:
-        await until(lambda: len(server_connections(client)) == 4, "four connections")
+        await until(lambda: len(server_connections(client)) == 4, PATIENCE, what="four connections")
         # The test client's own connection is the fifth: the oldest silent one is closed.
         assert (await client.get("/healthz")).status == 200
         assert await closed_by_server(silent[0], PATIENCE) == b""
@@ -119,7 +115,7 @@ async def test_over_the_cap_with_every_connection_busy_answers_503_in_json(
     client = await make_client(max_connections=2, header_timeout=60)
     fakes.renderer.gate = asyncio.Event()
     busy = [asyncio.ensure_future(client.get(f"/101/?width={w}")) for w in (10, 11)]
-    await until(lambda: len(fakes.renderer.calls) == 2, "two renders under way")
+    await until(lambda: len(fakes.renderer.calls) == 2, PATIENCE, what="two renders under way")
     loop = asyncio.get_running_loop()
     async with raw_connections(client, 1) as (third,):
         await loop.sock_sendall(third, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -146,18 +142,29 @@ async def test_a_client_that_stops_reading_is_disconnected_and_holds_a_bounded_b
         for sock in readers:
             await loop.sock_sendall(sock, request)
 
-        def all_paused() -> bool:
-            stalled = [c for c in server_connections(client) if c.writing_paused]
-            return len(stalled) == len(readers)
+        # The first to pause may be closed before the last pauses: each connection seen paused
+        # is kept, with the most it was ever seen to queue (every connection's, paused or not).
+        paused: set[object] = set()
+        queued: dict[object, int] = {}
 
-        await until(all_paused, "every slow reader's connection paused")
-        queued = [c.transport.get_write_buffer_size() for c in server_connections(client)]
-        assert max(queued) <= WRITE_BUFFER_HIGH + WRITE_CHUNK, queued
+        def six_seen_paused() -> bool:
+            for connection in server_connections(client):
+                if connection.transport is None:
+                    continue
+                size = connection.transport.get_write_buffer_size()
+                queued[connection] = max(queued.get(connection, 0), size)
+                if connection.writing_paused:
+                    paused.add(connection)
+            return len(paused) == len(readers)
+
+        await until(six_seen_paused, PATIENCE, what="every slow reader's connection paused")
+        assert max(queued.values()) <= WRITE_BUFFER_HIGH + WRITE_CHUNK, queued
         # The service keeps answering while they sit there.
         assert (await client.get("/healthz")).status == 200
-        stalled = [c for c in server_connections(client) if c.writing_paused]
         await until(
-            lambda: not set(stalled) & set(server_connections(client)), "the slow readers closed"
+            lambda: not paused & set(server_connections(client)),
+            PATIENCE,
+            what="the slow readers closed",
         )
         for sock in readers:
             assert len(await closed_by_server(sock, PATIENCE)) < size
@@ -168,16 +175,39 @@ async def test_a_client_that_stops_reading_is_disconnected_and_holds_a_bounded_b
 async def test_a_slow_but_steady_reader_gets_the_whole_answer(
     make_client: ClientFactory, fakes: Fakes
 ) -> None:
-    size = 2 * 1024 * 1024
+    """The send timeout bounds a stall, not the whole answer: the reader takes 64 pauses of
+    `PACE` seconds to read it, several times the timeout, and never stalls the server long."""
+    size = 8 * 1024 * 1024
+    step = 128 * 1024  # read in each pace: writing resumes long before the timeout
     fakes.renderer = BigRenderer(size)
-    client = await make_client(send_timeout=2.0)
+    fakes.renderer.gate = asyncio.Event()
+    send_timeout = 1.0
+    client = await make_client(send_timeout=send_timeout)
+    assert (size // step) * PACE > 3 * send_timeout  # what the pacing sleeps alone add up to
     loop = asyncio.get_running_loop()
     async with raw_connections(client, 1, receive_buffer=4096) as (sock,):
         await loop.sock_sendall(sock, b"GET /101/?image=true HTTP/1.1\r\nHost: x\r\n\r\n")
+        await until(lambda: fakes.renderer.calls, PATIENCE, what="the render under way")
+        (connection,) = server_connections(client)
+        # A small kernel send buffer, whatever the machine's TCP autotuning: the stalls are the
+        # service's own write buffer draining at the reader's pace.
+        server_socket = connection.transport.get_extra_info("socket")
+        server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+        fakes.renderer.gate.set()
         received = bytearray()
+        seen_paused = False
+
+        def body() -> int:
+            return len(received.partition(b"\r\n\r\n")[2])
+
         async with asyncio.timeout(PATIENCE * 4):
-            while len(received.partition(b"\r\n\r\n")[2]) < size:
-                chunk = await loop.sock_recv(sock, 16384)
-                assert chunk, "closed before the whole answer"
-                received += chunk
+            while body() < size:
+                wanted = len(received) + step
+                while len(received) < wanted and body() < size:
+                    chunk = await loop.sock_recv(sock, wanted - len(received))
+                    assert chunk, "closed before the whole answer"
+                    received += chunk
+                seen_paused = seen_paused or connection.writing_paused
+                await asyncio.sleep(PACE)  # a deliberate stall of the reader, far below the timeout
+    assert seen_paused, "the service never waited on the reader: its send timeout never ran"
     assert received.partition(b"\r\n\r\n")[2] == fakes.renderer.data

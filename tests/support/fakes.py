@@ -39,6 +39,7 @@ class FakeArchive:
         self.calls: list[tuple[str, object, str | None]] = []
         self.downloads: Counter[int] = Counter()
         self.download_delay = 0.0
+        self.download_gate: asyncio.Event | None = None  # downloads wait on it until it is set
         self.fail_with: Exception | None = None
 
     def add(self, rec: Mapping[str, Any], *, owner: str | None = None) -> None:
@@ -83,6 +84,8 @@ class FakeArchive:
         self.downloads[frame.id] += 1
         if self.download_delay:
             await asyncio.sleep(self.download_delay)
+        if self.download_gate is not None:
+            await self.download_gate.wait()
         return 1000 + frame.id % 1000
 
     async def check(self) -> None:

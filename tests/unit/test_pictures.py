@@ -12,6 +12,7 @@ from tests.support.fakes import (
     RecordingTelemetry,
     record,
 )
+from tests.support.waiting import until
 from thumbservice.domain.concurrency import RenderAdmission
 from thumbservice.domain.errors import FrameNotFound, UnreadableFrame
 from thumbservice.domain.frames import Frame, FrameRules
@@ -147,10 +148,7 @@ async def test_concurrent_sizes_of_one_frame_share_one_download_and_render() -> 
         asyncio.ensure_future(world.ask(width=str(size), height=str(size), image="true"))
         for size in (200, 500, 1000, 4000)
     ]
-    while len(world.pictures.calls) < 1 or len(world.service.picture_flights) < 1:
-        await asyncio.sleep(0)
-    for _ in range(20):  # let every request reach the flight
-        await asyncio.sleep(0)
+    await until(lambda: world.telemetry.events["join"] == 3)  # every other request in the flight
     world.pictures.gate.set()
     answers = await asyncio.gather(*tasks)
     assert [a.data for a in answers] == [
@@ -176,10 +174,7 @@ async def test_a_followers_picture_failing_is_the_frames_error_for_all() -> None
     world.pictures.gate = asyncio.Event()
     world.pictures.fail_with = UnreadableFrame("The frame could not be read as a FITS image")
     tasks = [asyncio.ensure_future(world.ask(width=str(s), image="true")) for s in (200, 300)]
-    while not world.pictures.calls:
-        await asyncio.sleep(0)
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await until(lambda: world.telemetry.events["join"] == 1)  # the follower in the flight
     world.pictures.gate.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(o, UnreadableFrame) for o in outcomes)

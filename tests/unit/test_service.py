@@ -178,7 +178,7 @@ async def test_queue_full_is_refused_at_once() -> None:
 
 async def test_deadline_exceeded() -> None:
     world = World(deadline=0.05)
-    world.archive.download_delay = 1.0
+    world.archive.download_gate = asyncio.Event()  # never opened: the download never ends
     with pytest.raises(DeadlineExceeded, match="deadline"):
         await world.ask()
 
@@ -257,8 +257,7 @@ async def test_a_full_queue_refuses_before_claiming_a_lease() -> None:
     world, lease_store = leased_world()
     world.renderer.gate = asyncio.Event()
     first = asyncio.create_task(world.ask(width="50"))
-    while not world.renderer.calls:
-        await asyncio.sleep(0)
+    await until(lambda: world.renderer.calls)
     claims = lease_store.calls["create"]
     with pytest.raises(Overloaded):
         await world.ask(width="51")
@@ -271,11 +270,11 @@ async def test_a_full_queue_refuses_before_claiming_a_lease() -> None:
 
 async def test_slow_downloads_do_not_fill_the_render_queue() -> None:
     world = World(workers=1, queue_depth=0)
-    world.archive.download_delay = 0.2
+    world.archive.download_gate = asyncio.Event()
     slow = [asyncio.create_task(world.ask(width=str(60 + i))) for i in range(5)]
-    while world.service.admission.downloading < 5:
-        await asyncio.sleep(0)
+    await until(lambda: world.service.admission.downloading == 5)
     assert world.service.admission.admitted == 0
+    world.archive.download_gate.set()
     await asyncio.gather(*slow)
     assert len(world.renderer.calls) == 5
 
@@ -283,12 +282,12 @@ async def test_slow_downloads_do_not_fill_the_render_queue() -> None:
 async def test_too_many_downloads_are_refused_at_once() -> None:
     world = World()
     world.service.admission.max_downloads = 1
-    world.archive.download_delay = 0.2
+    world.archive.download_gate = asyncio.Event()
     first = asyncio.create_task(world.ask(width="70"))
-    while not world.service.admission.downloading:
-        await asyncio.sleep(0)
+    await until(lambda: world.service.admission.downloading)
     with pytest.raises(Overloaded, match="downloading"):
         await world.ask(width="71")
+    world.archive.download_gate.set()
     await first
 
 
@@ -298,8 +297,7 @@ async def test_stop_lets_renders_and_uploads_finish_and_their_leases_go() -> Non
     answered = await world.ask(image="true", width="80")  # its upload waits at the gate
     world.renderer.gate = asyncio.Event()
     rendering = asyncio.create_task(world.ask(width="81"))
-    while len(world.renderer.calls) < 2:
-        await asyncio.sleep(0)
+    await until(lambda: len(world.renderer.calls) == 2)
     stopping = asyncio.create_task(world.service.stop(5.0))
     world.renderer.gate.set()
     world.store.put_gate.set()
@@ -313,8 +311,7 @@ async def test_stop_cancels_what_outlasts_its_patience_and_releases_the_leases()
     world, lease_store = leased_world(workers=2, queue_depth=2)
     world.renderer.gate = asyncio.Event()  # never opened
     stuck = asyncio.create_task(world.ask(width="90"))
-    while not world.renderer.calls:
-        await asyncio.sleep(0)
+    await until(lambda: world.renderer.calls)
     assert lease_store.leases
     assert await world.service.stop(0.2) == 1
     assert lease_store.leases == {}
