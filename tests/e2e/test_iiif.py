@@ -145,6 +145,9 @@ async def test_a_burst_of_tiles_decodes_the_frame_once_with_the_frame_cache(
     text = await (await client.get("/metrics")).text()
     assert metric(text, "thumbservice_renders_total", kind="bw") == 1
     assert metric(text, "thumbservice_frame_cache_bytes") > 0
+    lookups = "thumbservice_frame_cache_lookups_total"
+    assert metric(text, lookups, result="miss") == 1
+    assert metric(text, lookups, result="hit") == len(paths) - 1
 
 
 async def test_a_proprietary_frame_is_a_404_without_its_token(

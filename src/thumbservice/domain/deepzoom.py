@@ -219,6 +219,7 @@ class DeepZoomService:
                     [], identifier.spec, request, Path(), picture=picture
                 )
             if kept.width:  # 0: the picture was let go meanwhile; render it from the files
+                self.telemetry.frame_cache_lookup(hit=True)
                 self._remember(self._size_key(sources, identifier), (kept.width, kept.height))
                 return kept
         first = picture is not None and picture not in self._making
@@ -232,6 +233,8 @@ class DeepZoomService:
                 self.admission.render_slot(),
             ):
                 started = time.perf_counter()
+                if picture is not None:
+                    self.telemetry.frame_cache_lookup(hit=False)
                 rendered = await self.renderer.render_view(
                     paths, identifier.spec, request, workdir, picture=picture
                 )

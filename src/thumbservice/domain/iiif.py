@@ -355,15 +355,6 @@ class Identifier:
     def canonical(self) -> str:
         return ";".join([str(self.frame), *(f"{name}={value}" for name, value in self.options)])
 
-    def with_option(self, name: str, value: str | None) -> str:
-        """The canonical identifier with one option set (None: removed), for links."""
-        options = {k: v for k, v in self.options if k != name}
-        if value is not None:
-            options[name] = value
-        return parse_identifier(
-            ";".join([str(self.frame), *(f"{k}={v}" for k, v in options.items())])
-        ).canonical
-
 
 @functools.lru_cache(maxsize=4096)
 def parse_identifier(text: str) -> Identifier:
